@@ -1,0 +1,5 @@
+"""factor-pipeline's Dagster code location (``dagster ... -m factor_assets``)."""
+
+from factor_assets.definitions import defs
+
+__all__ = ["defs"]
