@@ -1,7 +1,5 @@
 """Backtest layer: cost-aware quantile long-short returns per day, and their summary."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, asset
 

@@ -1,7 +1,5 @@
 """Cross-sectional layer: all symbols of a UTC day, normalised per timestamp."""
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, MetadataValue, asset
 

@@ -6,8 +6,6 @@ dependency and a day's values equal a single pass over the whole history once
 the warm-up is past.
 """
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, asset
 

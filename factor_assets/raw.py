@@ -1,7 +1,5 @@
 """Raw layer: 1-minute bars, trades, order book and funding per UTC day x symbol."""
 
-from __future__ import annotations
-
 import datetime as dt
 
 import pandas as pd

@@ -6,8 +6,6 @@ API. Every implementation returns frames in the canonical raw schemas of
 ``factor_core.schemas``, one (dataset, symbol, UTC day) at a time.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 import functools
 from typing import Literal

@@ -10,8 +10,6 @@ on load they are added back as string columns, and on store a frame that
 spans several partitions is split by them.
 """
 
-from __future__ import annotations
-
 import io
 from collections.abc import Sequence
 from pathlib import Path

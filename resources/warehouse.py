@@ -7,8 +7,6 @@ runs in the ``duckdb`` concurrency pool (size 1, see dagster_home/dagster.yaml).
 Per-symbol assets never open it: they write Parquet, which the views read.
 """
 
-from __future__ import annotations
-
 import contextlib
 import re
 import time

@@ -1,0 +1,52 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster import AssetKey
+
+from factor_assets import defs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _spec(name: str):
+    return defs.resolve_asset_graph().get(AssetKey(name))
+
+
+def test_every_layer_is_an_asset_with_declared_lineage():
+    graph = defs.resolve_asset_graph()
+    parents = {key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
+    assert parents == {
+        "raw_klines": [],
+        "raw_trades": [],
+        "raw_book": [],
+        "raw_funding": [],
+        "factor_bars": ["raw_funding", "raw_klines"],
+        "factor_panel": ["factor_bars"],
+        "backtest_daily": ["factor_panel"],
+        "backtest_summary": ["backtest_daily"],
+    }
+
+
+def test_compute_assets_take_a_range_in_one_run_and_duckdb_writers_share_one_pool():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if node.partitions_def is not None:
+            assert node.backfill_policy is not None and node.backfill_policy.max_partitions_per_run is None, key
+    for name in ("factor_panel", "backtest_daily", "backtest_summary"):
+        assert _spec(name).pools == {"duckdb"}
+    for name in ("raw_klines", "factor_bars"):
+        assert not _spec(name).pools
+
+
+def test_definitions_validate_through_the_dagster_cli(dagster_home):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All code locations passed validation" in result.stdout + result.stderr
