@@ -1,13 +1,32 @@
-"""Raw layer: 1-minute bars, trades, order book and funding per UTC day x symbol."""
+"""Raw layer: 1-minute bars, trades, order book and funding per UTC day x symbol.
+
+Each raw asset runs its data-quality checks (``factor_core.quality``) on every
+partition it stores and reports them as blocking Dagster asset checks: a
+failure stops downstream steps of the same run, and the failed partition is
+marked in its file so later runs refuse to consume it too.
+"""
 
 import datetime as dt
+from collections import defaultdict
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetsDefinition, BackfillPolicy, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from factor_assets.partition_keys import run_partitions
+from factor_core import quality
 from partitions import DAY_SYMBOL
 from resources.market_data import MarketDataSource
+from resources.parquet_io_manager import QUALITY_FAILURES_ATTR
 
 RAW_GROUP = "raw"
 
@@ -18,8 +37,37 @@ _RAW_DATASETS = {
     "raw_funding": ("funding", "Perpetual funding rate settlements (every 8 hours)."),
 }
 
+CHECKS: dict[str, dict] = {
+    **quality.CHECKS_BY_ASSET,
+    "raw_funding": {"timestamps": quality.check_timestamps},
+}
+
+
+def _check_results(name: str, outcomes: dict[str, list[tuple[str, quality.CheckOutcome]]]):
+    for check_name, results in outcomes.items():
+        failed = [(key, outcome) for key, outcome in results if not outcome.passed]
+        yield AssetCheckResult(
+            asset_key=name,
+            check_name=check_name,
+            passed=not failed,
+            severity=AssetCheckSeverity.ERROR,
+            description=(
+                f"{len(results)} partition(s) checked, all passed"
+                if not failed
+                else f"{len(failed)} of {len(results)} partition(s) failed: "
+                + "; ".join(outcome.description for _, outcome in failed[:3])
+            ),
+            metadata={
+                "partitions_checked": MetadataValue.int(len(results)),
+                "partitions_failed": MetadataValue.json([key for key, _ in failed]),
+                "failures": MetadataValue.json({key: outcome.details for key, outcome in failed[:10]}),
+            },
+        )
+
 
 def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
+    checks = CHECKS[name]
+
     @asset(
         name=name,
         group_name=RAW_GROUP,
@@ -28,14 +76,30 @@ def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.single_run(),
         io_manager_key="parquet_io_manager",
         kinds={"parquet"},
+        check_specs=[
+            AssetCheckSpec(check_name, asset=name, blocking=True, description=fn.__doc__.strip().split("\n")[0] if fn.__doc__ else None)
+            for check_name, fn in checks.items()
+        ],
     )
-    def _fetch(context: AssetExecutionContext, market_data: MarketDataSource) -> pd.DataFrame:
+    def _fetch(context: AssetExecutionContext, market_data: MarketDataSource):
         frames = []
+        outcomes: dict[str, list] = defaultdict(list)
+        failures: dict[str, list[str]] = {}
         for day, symbol in run_partitions(context):
             frame = market_data.fetch(dataset, symbol, dt.date.fromisoformat(day))
+            key = f"{day}|{symbol}"
+            for check_name, check in checks.items():
+                outcome = check(frame, day)
+                outcomes[check_name].append((key, outcome))
+                if not outcome.passed:
+                    failures.setdefault(key, []).append(check_name)
+                    context.log.warning(f"{name} {key}: check {check_name} failed: {outcome.description}")
             frames.append(frame.assign(date=day, symbol=symbol))
         context.log.info(f"{name}: fetched {len(frames)} partition(s) from {market_data.source}")
-        return pd.concat(frames, ignore_index=True)
+        result = pd.concat(frames, ignore_index=True)
+        result.attrs[QUALITY_FAILURES_ATTR] = failures
+        yield Output(result)
+        yield from _check_results(name, outcomes)
 
     return _fetch
 

@@ -11,6 +11,7 @@ spans several partitions is split by them.
 """
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from partitions import DATE_DIM, SYMBOL_DIM, partition_dimensions
 from resources.atomic_files import write_files_atomically
 
 PART_FILE = "part-0.parquet"
+#: ``DataFrame.attrs`` key an asset sets to ``{partition key: [failed check names]}``;
+#: the names are stored in each file's metadata and a consumer refuses the file.
+QUALITY_FAILURES_ATTR = "quality_failures"
+_QUALITY_META_KEY = b"factor_pipeline.quality_failures"
 PARTITION_COLUMNS = (SYMBOL_DIM, DATE_DIM)  # path order: symbol=<S>/date=<D>
 TIME_COLUMNS = ("ts", "open_time", "known_at")
 
@@ -38,6 +43,16 @@ def partition_path(root: Path, asset_path: Sequence[str], dims: dict[str, str]) 
         if column in dims:
             directory = directory / f"{column}={dims[column]}"
     return directory / PART_FILE
+
+
+def partition_label(dims: dict[str, str]) -> str:
+    """The partition key as Dagster prints it: ``2024-01-02|BTCUSDT``, ``2024-01-02`` or ``''``."""
+    return "|".join(dims[c] for c in sorted(dims))
+
+
+def failed_checks(table: pa.Table) -> list[str]:
+    raw = (table.schema.metadata or {}).get(_QUALITY_META_KEY)
+    return json.loads(raw) if raw else []
 
 
 def read_partition(path: Path, dims: dict[str, str]) -> pa.Table:
@@ -114,6 +129,8 @@ class ParquetIOManager(ConfigurableIOManager):
     columns. An input may set ``metadata={"allow_missing_partitions": True}``
     to receive only the partitions that exist (look-back windows before the
     first day of history); otherwise a missing partition is an error naming it.
+    A partition stored with failed blocking quality checks is kept (so it can
+    be inspected) but refused as an input, in this run or any later one.
     """
 
     root: str
@@ -137,10 +154,15 @@ class ParquetIOManager(ConfigurableIOManager):
         asset = "/".join(asset_path)
         keys_dims = self._keys_dims(context)
         pieces = _split_by_partition(obj, keys_dims, asset)
+        quality_failures = obj.attrs.get(QUALITY_FAILURES_ATTR, {})
         targets = []
         for dims, part in pieces:
             stored = part.drop(columns=[c for c in PARTITION_COLUMNS if c in part.columns])
             table = pa.Table.from_pandas(stored, preserve_index=False)
+            failures = quality_failures.get(partition_label(dims))
+            if failures:
+                metadata = {**(table.schema.metadata or {}), _QUALITY_META_KEY: json.dumps(sorted(failures)).encode()}
+                table = table.replace_schema_metadata(metadata)
             targets.append((partition_path(self.root_path, asset_path, dims), _parquet_writer(table)))
         write_files_atomically(targets)
 
@@ -163,7 +185,15 @@ class ParquetIOManager(ConfigurableIOManager):
                     f"input {context.name!r}: partition {dims or '(unpartitioned)'} of asset "
                     f"{'/'.join(asset_path)} has not been materialized (no file at {path})"
                 )
-            tables.append(read_partition(path, dims))
+            table = read_partition(path, dims)
+            failures = failed_checks(table)
+            if failures:
+                raise PartitionDataError(
+                    f"input {context.name!r}: partition {partition_label(dims)} of asset "
+                    f"{'/'.join(asset_path)} failed blocking quality check(s) {failures}; "
+                    "fix the source and re-materialize it"
+                )
+            tables.append(table)
         if not tables:
             return pd.DataFrame()
         return pa.concat_tables(tables, promote_options="default").to_pandas()
