@@ -1,0 +1,52 @@
+"""Shared HTTP plumbing: retry policy with exponential backoff and full jitter."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import aiohttp
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: Transport-level failures worth retrying: connection refused/reset, server
+#: disconnects, truncated bodies and (read/connect) timeouts.
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectionError,  # includes ServerDisconnectedError, ClientOSError, ServerTimeoutError
+    aiohttp.ClientPayloadError,
+    asyncio.TimeoutError,
+    ConnectionResetError,
+)
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded retries for 5xx answers and transport errors.
+
+    ``max_attempts`` counts every attempt (1 = no retry). The wait before retry
+    ``n`` (0-based) is drawn uniformly from ``[0, min(cap, base * 2**n)]``
+    ("full jitter"), so a fleet of workers does not retry in lock-step.
+    """
+
+    max_attempts: int = 5
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def backoff(self, retry_index: int) -> float:
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2**retry_index))
+        return self.rng.uniform(0.0, ceiling)
+
+
+def describe_exception(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def snippet(body: bytes | str, limit: int = 200) -> str:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    body = body.strip()
+    return body if len(body) <= limit else body[:limit] + "..."

@@ -1,0 +1,433 @@
+"""Archive client against a local replica of data.binance.vision (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import sys
+import zipfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from binance_replica import (  # noqa: E402
+    BinanceReplica,
+    Fault,
+    agg_trade_rows,
+    agg_trades_csv,
+    archive_path,
+    book_depth_csv,
+    book_depth_rows,
+    funding_csv,
+    funding_rows,
+    kline_rows,
+    klines_csv,
+    make_zip,
+)
+
+from factor_core.binance import archive  # noqa: E402
+from factor_core.binance._http import RetryPolicy  # noqa: E402
+from factor_core.binance.archive import (  # noqa: E402
+    ArchiveClient,
+    archive_url,
+    fetch_day,
+    fetch_day_sync,
+    fetch_days_sync,
+    fetch_funding_day_sync,
+    fetch_funding_month,
+    parse_csv,
+    parse_info,
+    split_by_day,
+)
+from factor_core.binance.errors import (  # noqa: E402
+    ChecksumMismatch,
+    ChecksumMissing,
+    CorruptArchive,
+    NotAvailableYet,
+    ParseError,
+    RequestFailed,
+)
+from factor_core.schemas import BOOK, FUNDING, KLINES, TRADES, InvalidSymbolError  # noqa: E402
+
+DAY = "2024-01-01"
+FAST_RETRY = dict(retry=RetryPolicy(max_attempts=3, backoff_base_s=0.01, backoff_cap_s=0.02))
+
+
+@pytest.fixture(scope="module")
+def replica():
+    with BinanceReplica() as r:
+        yield r
+
+
+def _ns(value: str, unit: str) -> int:
+    return int(value) * (1_000_000 if unit == "ms" else 1_000)
+
+
+def _ts_ns(table: pa.Table, column: str) -> list[int]:
+    return table.column(column).cast(pa.int64()).to_pylist()
+
+
+def put_klines(replica, symbol, day, csv, **kw):
+    return replica.put_archive("spot", "daily", "klines", symbol, day, csv, interval="1m", **kw)
+
+
+def put_trades(replica, symbol, day, csv, **kw):
+    return replica.put_archive("spot", "daily", "aggTrades", symbol, day, csv, **kw)
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def test_urls_follow_archive_layout():
+    assert archive_url("klines", "BTCUSDT", date(2024, 1, 1)) == (
+        "https://data.binance.vision/data/spot/daily/klines/BTCUSDT/1m/BTCUSDT-1m-2024-01-01.zip"
+    )
+    for ds, market, period, label, interval in [
+        ("klines", "spot", "daily", "2024-01-01", "1m"),
+        ("um_klines", "futures/um", "daily", "2024-01-01", "1m"),
+        ("aggTrades", "spot", "daily", "2024-01-01", None),
+        ("bookDepth", "futures/um", "daily", "2024-01-01", None),
+        ("fundingRate", "futures/um", "monthly", "2024-01", None),
+    ]:
+        when = (2024, 1) if period == "monthly" else "2024-01-01"
+        type_ = "klines" if "klines" in ds else ds
+        assert archive_url(ds, "ETHUSDT", when, "http://h") == "http://h" + archive_path(
+            market, period, type_, "ETHUSDT", label, interval
+        )
+
+
+def test_invalid_symbol_rejected_before_any_request(replica):
+    before = len(replica.requests)
+    for bad in ["btcusdt", "BTC/USDT", "../etc", "", "B"]:
+        with pytest.raises(InvalidSymbolError):
+            fetch_day_sync("klines", bad, DAY, base_url=replica.url)
+    assert len(replica.requests) == before
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("unit,day", [("ms", "2024-12-31"), ("us", "2025-01-01")])
+@pytest.mark.parametrize("header", [False, True])
+def test_klines_value_for_value(replica, unit, day, header):
+    symbol = f"K{unit.upper()}{int(header)}USDT"
+    rows = kline_rows(day, unit=unit, seed=3)
+    put_klines(replica, symbol, day, klines_csv(rows, header=header))
+    t = fetch_day_sync("klines", symbol, day, base_url=replica.url)
+    assert t.schema.equals(KLINES)
+    assert t.num_rows == 1440
+    assert _ts_ns(t, "open_time") == [_ns(r[0], unit) for r in rows]
+    first = t.column("open_time")[0].as_py()
+    assert first == datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    for col, idx in [("open", 1), ("high", 2), ("low", 3), ("close", 4), ("volume", 5),
+                     ("quote_volume", 7), ("taker_buy_volume", 9), ("taker_buy_quote_volume", 10)]:
+        assert t.column(col).to_pylist() == [float(r[idx]) for r in rows], col
+    assert t.column("trade_count").to_pylist() == [int(r[8]) for r in rows]
+    info = parse_info(t)
+    assert info["time_unit"] == unit and info["header"] == str(header)
+    assert info["sha256"] == hashlib.sha256(replica.files[
+        archive_path("spot", "daily", "klines", symbol, day, "1m")]).hexdigest()
+
+
+@pytest.mark.parametrize("unit,day", [("ms", "2024-06-30"), ("us", "2025-02-01")])
+@pytest.mark.parametrize("header", [False, True])
+def test_agg_trades_value_for_value(replica, unit, day, header):
+    symbol = f"T{unit.upper()}{int(header)}USDT"
+    rows = agg_trade_rows(day, unit=unit, n=3000, seed=5, bool_style="True" if header else "true")
+    put_trades(replica, symbol, day, agg_trades_csv(rows, header=header))
+    t = fetch_day_sync("aggTrades", symbol, day, base_url=replica.url)
+    assert t.schema.equals(TRADES)
+    assert t.column("trade_id").to_pylist() == [int(r[0]) for r in rows]
+    assert _ts_ns(t, "ts") == [_ns(r[5], unit) for r in rows]
+    assert t.column("price").to_pylist() == [float(r[1]) for r in rows]
+    assert t.column("qty").to_pylist() == [float(r[2]) for r in rows]
+    assert t.column("is_buyer_maker").to_pylist() == [r[6].lower() == "true" for r in rows]
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_book_depth_bands(replica, header):
+    symbol = f"BOOK{int(header)}USDT"
+    rows = book_depth_rows(DAY, snapshots=20, bands=(0.2, 1, 2, 3, 4, 5), seed=2)
+    replica.put_archive("futures/um", "daily", "bookDepth", symbol, DAY, book_depth_csv(rows, header=header))
+    t = fetch_day_sync("bookDepth", symbol, DAY, base_url=replica.url)
+    assert t.schema.equals(BOOK)
+    assert t.num_rows == len(rows)
+    got = t.to_pylist()
+    # bid rows before ask rows within a timestamp, levels ascending from mid
+    expected = []
+    for r in rows:
+        pct = float(r[1])
+        stamp = datetime.strptime(r[0], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        expected.append({
+            "ts": stamp, "side": "bid" if pct < 0 else "ask",
+            "level": [0.2, 1, 2, 3, 4, 5].index(abs(pct)) + 1, "price": None,
+            "qty": float(r[2]), "band_pct": abs(pct), "notional": float(r[3]),
+        })
+    expected.sort(key=lambda e: (e["ts"], e["side"] != "bid", e["level"]))
+    assert got == expected
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_funding_month_split_by_day(replica, header):
+    symbol = f"FUND{int(header)}USDT"
+    rows = funding_rows(2024, 2, seed=4)
+    replica.put_archive("futures/um", "monthly", "fundingRate", symbol, "2024-02",
+                        funding_csv(rows, header=header))
+
+    async def go():
+        async with ArchiveClient(replica.url) as client:
+            return await fetch_funding_month(client, symbol, 2024, 2)
+
+    t = asyncio.run(go())
+    assert t.schema.equals(FUNDING)
+    assert _ts_ns(t, "ts") == [_ns(r[0], "ms") for r in rows]
+    assert t.column("funding_rate").to_pylist() == [float(r[2]) for r in rows]
+    assert set(t.column("funding_interval_hours").to_pylist()) == {8}
+    parts = split_by_day(t)
+    assert list(parts) == [date(2024, 2, d) for d in range(1, 30)]
+    assert all(p.num_rows == 3 for p in parts.values())
+    assert sum(p.num_rows for p in parts.values()) == t.num_rows
+    day = fetch_funding_day_sync(symbol, "2024-02-29", base_url=replica.url)
+    assert day.equals(parts[date(2024, 2, 29)])
+
+
+def test_microsecond_file_among_millisecond_files(replica):
+    """The 2025 switch to µs: each file is parsed with its own unit."""
+    ms_rows = kline_rows("2024-12-31", unit="ms", seed=1)
+    us_rows = kline_rows("2025-01-01", unit="us", seed=2)
+    put_klines(replica, "SWITCHUSDT", "2024-12-31", klines_csv(ms_rows))
+    put_klines(replica, "SWITCHUSDT", "2025-01-01", klines_csv(us_rows))
+    out = fetch_days_sync("klines", "SWITCHUSDT", ["2024-12-31", "2025-01-01"], base_url=replica.url)
+    a, b = out[date(2024, 12, 31)], out[date(2025, 1, 1)]
+    assert parse_info(a)["time_unit"] == "ms" and parse_info(b)["time_unit"] == "us"
+    ts = np.array(_ts_ns(a, "open_time") + _ts_ns(b, "open_time"))
+    assert (np.diff(ts) == 60 * 10**9).all()  # seamless across the unit switch
+
+
+def test_session_passed_in_and_unsorted_input(replica):
+    rows = agg_trade_rows(DAY, n=500, seed=9)
+    shuffled = rows[250:] + rows[:250]
+    put_trades(replica, "SHUFUSDT", DAY, agg_trades_csv(shuffled))
+
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            return await fetch_day(session, "aggTrades", "SHUFUSDT", DAY, base_url=replica.url)
+
+    t = asyncio.run(go())
+    assert t.column("trade_id").to_pylist() == [int(r[0]) for r in rows]
+    assert (np.diff(_ts_ns(t, "ts")) >= 0).all()
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_404_is_not_available_yet(replica):
+    url = archive_url("klines", "NOPEUSDT", "2030-01-01", replica.url)
+    with pytest.raises(NotAvailableYet, match="not published yet") as ei:
+        fetch_day_sync("klines", "NOPEUSDT", "2030-01-01", base_url=replica.url)
+    assert str(ei.value) == f"{url} not published yet (HTTP 404)"
+
+
+def test_checksum_mismatch_names_url_and_both_hashes(replica):
+    path = put_klines(replica, "SUMUSDT", DAY, klines_csv(kline_rows(DAY)), checksum="wrong")
+    with pytest.raises(ChecksumMismatch) as ei:
+        fetch_day_sync("klines", "SUMUSDT", DAY, base_url=replica.url)
+    msg = str(ei.value)
+    actual = hashlib.sha256(replica.files[path]).hexdigest()
+    expected = replica.files[path + ".CHECKSUM"].split()[0].decode()
+    assert replica.url + path in msg and actual in msg and expected in msg
+
+
+def test_missing_checksum_is_an_error(replica):
+    path = put_klines(replica, "NOSUMUSDT", DAY, klines_csv(kline_rows(DAY)), checksum="missing")
+    with pytest.raises(ChecksumMissing, match=r"\.CHECKSUM is missing") as ei:
+        fetch_day_sync("klines", "NOSUMUSDT", DAY, base_url=replica.url)
+    assert replica.url + path in str(ei.value)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "two_members", "bitflip"])
+def test_corrupt_zip(replica, kind):
+    good = make_zip(f"CORRUPTUSDT-1m-{DAY}.csv", klines_csv(kline_rows(DAY)))
+    if kind == "garbage":
+        data = b"this is not a zip file at all" * 10
+    elif kind == "truncated":
+        data = good[: len(good) // 2]
+    elif kind == "bitflip":  # deflate stream damaged, directory intact
+        mid = len(good) // 2
+        data = good[:mid] + bytes([good[mid] ^ 0xFF]) + good[mid + 1:]
+    else:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("a.csv", b"1,2\n")
+            zf.writestr("b.csv", b"3,4\n")
+        data = buf.getvalue()
+    path = put_klines(replica, "CORRUPTUSDT", DAY, None, zip_bytes=data)  # checksum matches the bytes
+    with pytest.raises(CorruptArchive) as ei:
+        fetch_day_sync("klines", "CORRUPTUSDT", DAY, base_url=replica.url)
+    assert replica.url + path in str(ei.value)
+    if kind == "two_members":
+        assert "exactly one CSV member" in str(ei.value)
+
+
+def _fetch_csv(replica, symbol, csv, dataset="klines", day=DAY):
+    if dataset == "klines":
+        put_klines(replica, symbol, day, csv)
+    else:
+        put_trades(replica, symbol, day, csv)
+    return fetch_day_sync(dataset, symbol, day, base_url=replica.url)
+
+
+def test_truncated_csv(replica):
+    csv = klines_csv(kline_rows(DAY))
+    cut = csv[: len(csv) - 40]  # cut inside the last row
+    with pytest.raises(ParseError, match="truncated CSV") as ei:
+        _fetch_csv(replica, "TRUNCUSDT", cut)
+    assert ei.value.line == 1440 and "TRUNCUSDT-1m-2024-01-01.zip" in str(ei.value)
+
+
+def test_wrong_column_count(replica):
+    rows = kline_rows(DAY)
+    rows[99] = rows[99][:11]
+    with pytest.raises(ParseError, match="11 columns, expected 12") as ei:
+        _fetch_csv(replica, "COLSUSDT", klines_csv(rows))
+    assert ei.value.line == 100 and "line 100" in str(ei.value)
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_non_numeric_price(replica, header):
+    rows = agg_trade_rows(DAY, n=200)
+    rows[41][1] = "12a.5"
+    put_trades(replica, f"NANP{int(header)}USDT", DAY, agg_trades_csv(rows, header=header))
+    with pytest.raises(ParseError) as ei:
+        fetch_day_sync("aggTrades", f"NANP{int(header)}USDT", DAY, base_url=replica.url)
+    err = ei.value
+    assert (err.line, err.column, err.value) == (42 + int(header), "price", "12a.5")
+    assert f"line {42 + int(header)} column 'price' value '12a.5'" in str(err)
+    assert "aggTrades-2024-01-01.zip" in str(err)
+
+
+def test_empty_price_and_nan_rejected():
+    rows = agg_trade_rows(DAY, n=10)
+    rows[3][2] = ""
+    with pytest.raises(ParseError, match="line 4 column 'qty'"):
+        parse_csv(agg_trades_csv(rows), "aggTrades", source="f.zip", day=DAY)
+    rows[3][2] = "nan"
+    with pytest.raises(ParseError, match="line 4 column 'qty'.*finite"):
+        parse_csv(agg_trades_csv(rows), "aggTrades", source="f.zip", day=DAY)
+
+
+def test_file_mixing_units_is_an_error(replica):
+    rows = kline_rows(DAY, unit="ms")
+    rows[500][0] = str(int(rows[500][0]) * 1000)
+    with pytest.raises(ParseError, match="mixes timestamp units") as ei:
+        _fetch_csv(replica, "MIXUSDT", klines_csv(rows))
+    assert ei.value.line == 501 and ei.value.column == "open_time"
+    assert ei.value.value == int(rows[500][0])
+
+
+def test_row_from_another_day(replica):
+    rows = kline_rows(DAY)
+    rows[1439] = kline_rows("2024-01-02", n=1)[0]
+    with pytest.raises(ParseError, match="outside the requested UTC day 2024-01-01") as ei:
+        _fetch_csv(replica, "DAYUSDT", klines_csv(rows))
+    assert (ei.value.line, ei.value.column, ei.value.value) == (1440, "open_time", int(rows[1439][0]))
+    assert "2024-01-02T00:00:00+00:00" in str(ei.value)
+
+
+def test_exact_duplicates_dropped_and_counted(replica):
+    rows = agg_trade_rows(DAY, n=300)
+    dup = rows[:100] + [list(rows[99]), list(rows[50])] + rows[100:]
+    t = _fetch_csv(replica, "DUPUSDT", agg_trades_csv(dup), dataset="aggTrades")
+    assert t.column("trade_id").to_pylist() == [int(r[0]) for r in rows]
+    info = parse_info(t)
+    assert info["duplicates_dropped"] == "2" and info["rows_read"] == "302"
+
+    krows = kline_rows(DAY)
+    t = _fetch_csv(replica, "KDUPUSDT", klines_csv(krows + [krows[7]]))
+    assert t.num_rows == 1440 and parse_info(t)["duplicates_dropped"] == "1"
+
+
+def test_conflicting_duplicates_are_an_error(replica):
+    rows = agg_trade_rows(DAY, n=300)
+    other = list(rows[120])
+    other[1] = "1.00000000"
+    bad = rows[:200] + [other] + rows[200:]
+    with pytest.raises(ParseError, match="conflicting duplicate rows for trade_id=") as ei:
+        _fetch_csv(replica, "CONFUSDT", agg_trades_csv(bad), dataset="aggTrades")
+    assert ei.value.line == 201 and ei.value.column == "price" and "line 121" in str(ei.value)
+
+
+def test_empty_file_is_an_error():
+    with pytest.raises(ParseError, match="no data rows"):
+        parse_csv(b"", "klines", source="e.zip", day=DAY)
+    with pytest.raises(ParseError, match="no data rows"):
+        parse_csv(klines_csv([], header=True), "klines", source="e.zip", day=DAY)
+
+
+# --------------------------------------------------------------------------- transport
+
+
+def test_500_then_success_and_reset_then_success(replica):
+    path = put_klines(replica, "FLAKYUSDT", DAY, klines_csv(kline_rows(DAY)))
+    replica.inject(path, Fault(status=500), Fault(reset=True))
+    t = fetch_day_sync("klines", "FLAKYUSDT", DAY, base_url=replica.url, **FAST_RETRY)
+    assert t.num_rows == 1440
+    assert len(replica.requests_to(path)) == 3
+
+
+def test_retries_exhausted_names_last_error(replica):
+    path = put_klines(replica, "DEADUSDT", DAY, klines_csv(kline_rows(DAY)))
+    replica.inject(path, *[Fault(status=503)] * 3)
+    with pytest.raises(RequestFailed, match="failed after 3 attempt.*HTTP 503"):
+        fetch_day_sync("klines", "DEADUSDT", DAY, base_url=replica.url, **FAST_RETRY)
+
+
+def test_read_timeout_then_success(replica):
+    path = put_klines(replica, "SLOWUSDT", DAY, klines_csv(kline_rows(DAY)))
+    replica.inject(path, Fault(delay=1.5))
+    t = fetch_day_sync("klines", "SLOWUSDT", DAY, base_url=replica.url,
+                       timeout=aiohttp.ClientTimeout(sock_read=0.4), **FAST_RETRY)
+    assert len(replica.requests_to(path)) >= 2
+    assert t.num_rows == 1440
+
+
+def test_concurrency_is_bounded(replica):
+    days = [date(2024, 3, d) for d in range(1, 7)]
+    for d in days:
+        put_klines(replica, "MANYUSDT", d.isoformat(), klines_csv(kline_rows(d)))
+        replica.inject(archive_path("spot", "daily", "klines", "MANYUSDT", d.isoformat(), "1m"),
+                       Fault(delay=0.15))
+    import time
+
+    t0 = time.perf_counter()
+    out = fetch_days_sync("klines", "MANYUSDT", days, base_url=replica.url, max_concurrency=2)
+    elapsed = time.perf_counter() - t0
+    assert [t.num_rows for t in out.values()] == [1440] * 6
+    assert elapsed >= 3 * 0.15 * 0.9  # 6 delayed zips, at most 2 in flight -> >= 3 rounds
+    missing = fetch_days_sync("klines", "MANYUSDT", [date(2031, 1, 1)], base_url=replica.url,
+                              return_exceptions=True)
+    assert isinstance(missing[date(2031, 1, 1)], NotAvailableYet)
+
+
+def test_binance_package_never_imports_dagster():
+    import re
+
+    src = Path(archive.__file__).parent
+    for py in [*src.glob("*.py"), src.parent / "quality.py"]:
+        assert not re.search(r"^\s*(import|from)\s+dagster", py.read_text(), re.M), py
+
+
+def test_urls_from_env():
+    from factor_core.binance import urls_from_env
+
+    assert urls_from_env({}).archive == "https://data.binance.vision"
+    urls = urls_from_env({"BINANCE_ARCHIVE_URL": "http://127.0.0.1:9/", "BINANCE_API_URL": "http://a",
+                          "BINANCE_FAPI_URL": ""})
+    assert (urls.archive, urls.api, urls.fapi) == ("http://127.0.0.1:9", "http://a", "https://fapi.binance.com")

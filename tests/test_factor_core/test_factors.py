@@ -1,0 +1,342 @@
+"""Factor registry and compute_factor_bars: TA-Lib contract, references, day-by-day equality, no look-ahead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import talib
+
+from factor_core import factors as F
+from factor_core.schemas import KLINES
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = pd.Timedelta("1D")
+HOUR = pd.Timedelta("1h")
+
+
+def make_klines(days: float, *, start: str = "2024-01-01", seed: int = 0, price: float = 30_000.0,
+                drop_frac: float = 0.0, empty_hours: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Random-walk 1-minute klines in the ``schemas.KLINES`` layout (datetime64[ns, UTC])."""
+    rng = np.random.default_rng(seed)
+    n = int(round(days * 1440))
+    ts = pd.date_range(start, periods=n, freq="1min", tz="UTC").as_unit("ns")
+    c = price * np.exp(np.cumsum(rng.normal(0, 8e-4, n) * (1 + 0.5 * np.sin(np.arange(n) / 300))))
+    o = np.r_[price, c[:-1]]
+    h = np.maximum(o, c) * (1 + np.abs(rng.normal(0, 3e-4, n)))
+    low = np.minimum(o, c) * (1 - np.abs(rng.normal(0, 3e-4, n)))
+    v = rng.lognormal(0, 1, n)
+    v[rng.uniform(size=n) < 0.02] = 0.0
+    tb = v * rng.uniform(0, 1, n)
+    df = pd.DataFrame({
+        "open_time": ts, "open": o, "high": h, "low": low, "close": c, "volume": v, "quote_volume": v * c,
+        "trade_count": rng.integers(0, 200, n).astype(np.int64), "taker_buy_volume": tb,
+        "taker_buy_quote_volume": tb * c,
+    })
+    keep = rng.uniform(size=n) >= drop_frac
+    for hour in empty_hours:
+        keep[hour * 60:(hour + 1) * 60] = False
+    df = df[keep].reset_index(drop=True)
+    assert list(df.columns) == KLINES.names
+    return df
+
+
+def make_funding(start: str, days: int, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(start, periods=days * 3, freq="8h", tz="UTC").as_unit("ns")
+    return pd.DataFrame({"ts": ts, "funding_rate": rng.normal(1e-4, 5e-5, len(ts)),
+                         "funding_interval_hours": np.full(len(ts), 8, dtype=np.int16)})
+
+
+def make_minute_liquidity(klines: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(klines)
+    df = pd.DataFrame({"ts": klines["open_time"].to_numpy(), "quoted_spread_bps": rng.uniform(0.5, 3, n),
+                       "effective_spread_bps": rng.uniform(0, 4, n), "depth_10bps_usd": rng.uniform(1e4, 1e6, n),
+                       "depth_50bps_usd": rng.uniform(1e6, 1e7, n), "depth_imbalance": rng.uniform(-1, 1, n),
+                       "trade_imbalance": rng.uniform(-1, 1, n)})
+    df.loc[rng.uniform(size=n) < 0.05, "quoted_spread_bps"] = np.nan
+    return df
+
+
+@pytest.fixture(scope="module")
+def klines_10d() -> pd.DataFrame:
+    return make_klines(10, seed=3, drop_frac=0.01, empty_hours=(30, 31, 100))
+
+
+@pytest.fixture(scope="module")
+def bars_10d(klines_10d) -> pd.DataFrame:
+    return F.compute_factor_bars(klines_10d)
+
+
+def arr(df: pd.DataFrame, col: str) -> np.ndarray:
+    return df[col].to_numpy(dtype=float)
+
+
+def assert_same(actual, expected, rtol=1e-9, atol=0.0):
+    actual = np.asarray(actual, dtype=float)
+    expected = np.asarray(expected, dtype=float)
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    assert np.all(np.isfinite(actual[~np.isnan(actual)]))
+    m = ~np.isnan(expected)
+    np.testing.assert_allclose(actual[m], expected[m], rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_contract():
+    names = [s.name for s in F.FACTORS]
+    assert len(names) == len(set(names))
+    for required in ("log_ret_1", "log_ret_4", "log_ret_24", "mom_12", "mom_24", "mom_72", "mom_composite",
+                     "rsi_14", "rsi_28", "atr_14", "bb_mid_20", "bb_upper_20", "bb_lower_20", "bb_position_20",
+                     "bb_width_20", "macd_12_26", "macd_signal_9", "macd_hist", "obv", "funding_rate"):
+        assert required in names
+    for s in F.FACTORS:
+        assert s.description and s.unit and callable(s.kernel) and s.lookback_bars >= 0
+        assert isinstance(s.params, type(F.FACTORS[0].params))
+    assert F.BAR_FREQ == "1h"
+    # WARMUP_DAYS derived from the registry: longest window + EMA/Wilder decay below 1e-7
+    rsi28 = next(s for s in F.FACTORS if s.name == "rsi_28")
+    assert (1 - 1 / 28) ** rsi28.decay_bars < 1e-7 <= (1 - 1 / 28) ** (rsi28.decay_bars - 1)
+    assert F.WARMUP_BARS == max(s.warmup_bars for s in F.FACTORS) + 1
+    assert F.WARMUP_DAYS == -(-F.WARMUP_BARS // 24) == 20
+
+
+def test_docs_are_generated_from_registry():
+    path = REPO / "docs" / "factors.md"
+    assert path.read_text(encoding="utf-8") == F.generate_docs(), (
+        "docs/factors.md is stale: run `python -m factor_core.factors --write-docs docs/factors.md`")
+
+
+# --------------------------------------------------------------------------- resample
+
+
+def test_resample_bars_layout_and_empty_hours(klines_10d):
+    bars = F.resample_bars(klines_10d)
+    assert list(bars.columns) == list(F.BAR_COLUMNS)
+    assert str(bars["ts"].dtype) == "datetime64[ns, UTC]" == str(bars["close_time"].dtype)
+    assert len(bars) == 240 and (bars["close_time"] - bars["ts"] == HOUR).all()
+    assert (bars["ts"].diff().iloc[1:] == HOUR).all()
+    # empty hour: forward-filled close, zero volume, no minutes, NaN vwap
+    for hour in (30, 31, 100):
+        row = bars.iloc[hour]
+        assert row["n_minutes"] == 0 and row["volume"] == 0 and np.isnan(row["vwap"])
+        assert row["open"] == row["high"] == row["low"] == row["close"] == bars["close"].iloc[29 if hour < 100 else 99]
+    # pandas reference for a full hour
+    k = klines_10d.set_index("open_time")
+    g = k.resample("1h")
+    full = bars["n_minutes"].to_numpy() > 0
+    assert_same(arr(bars, "high")[full], g["high"].max().to_numpy()[full], rtol=0)
+    assert_same(arr(bars, "low")[full], g["low"].min().to_numpy()[full], rtol=0)
+    assert_same(arr(bars, "open")[full], g["open"].first().to_numpy()[full], rtol=0)
+    assert_same(arr(bars, "close")[full], g["close"].last().to_numpy()[full], rtol=0)
+    for col in ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume"):
+        assert_same(arr(bars, col), g[col].sum().to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(bars["trade_count"].to_numpy(), g["trade_count"].sum().to_numpy())
+    lr = np.log(k["close"] / k["close"].shift(1).fillna(k["open"]))
+    assert_same(arr(bars, "realized_var"), (lr ** 2).resample("1h").sum().to_numpy(), rtol=1e-9, atol=1e-20)
+
+
+def test_resample_robust_to_bad_prices_and_unsorted_input():
+    k = make_klines(1, seed=4)
+    k.loc[10, "close"] = np.nan
+    k.loc[11, "high"] = np.inf
+    k.loc[12, "low"] = -1.0
+    k.loc[13, "volume"] = np.nan
+    bars = F.resample_bars(k.sample(frac=1.0, random_state=0))
+    assert len(bars) == 24 and bars["n_minutes"].iloc[0] == 57
+    assert np.isfinite(bars[["open", "high", "low", "close", "volume", "realized_var"]].to_numpy()).all()
+    empty = F.compute_factor_bars(k.iloc[:0])
+    assert list(empty.columns) == list(F.BAR_COLUMNS) + list(F.FACTOR_NAMES) and len(empty) == 0
+
+
+# --------------------------------------------------------------------------- TA-Lib contract on bars
+
+
+def test_talib_factors_on_bars(bars_10d):
+    b = bars_10d
+    c, h, low, v = arr(b, "close"), arr(b, "high"), arr(b, "low"), arr(b, "volume")
+    assert_same(arr(b, "log_ret_1"), np.r_[np.nan, np.log(c[1:] / c[:-1])], rtol=1e-12)
+    assert_same(arr(b, "rsi_14"), talib.RSI(c, 14))
+    assert_same(arr(b, "rsi_28"), talib.RSI(c, 28))
+    assert_same(arr(b, "atr_14"), talib.ATR(h, low, c, 14))
+    up, mid, lo = talib.BBANDS(c, 20, 2, 2, 0)
+    assert_same(arr(b, "bb_mid_20"), mid)
+    assert_same(arr(b, "bb_upper_20"), up)
+    assert_same(arr(b, "bb_lower_20"), lo)
+    assert_same(arr(b, "bb_position_20"), (c - lo) / (up - lo), rtol=1e-7)
+    assert_same(arr(b, "bb_width_20"), (up - lo) / mid, rtol=1e-7)
+    line = talib.EMA(c, 12) - talib.EMA(c, 26)
+    sig = talib.EMA(line, 9)
+    assert_same(arr(b, "macd_12_26"), line)
+    assert_same(arr(b, "macd_signal_9"), sig)
+    assert_same(arr(b, "macd_hist"), line - sig, atol=1e-12 * np.nanmax(np.abs(line)))
+    assert_same(arr(b, "obv"), talib.OBV(c, v))
+
+
+def test_other_factors_against_pandas(bars_10d):
+    b = bars_10d
+    c, v, qv = b["close"], b["volume"], b["quote_volume"]
+    tb, tbq = b["taker_buy_volume"], b["taker_buy_quote_volume"]
+    r1 = np.log(c / c.shift(1))
+    for n in (1, 4, 24):
+        assert_same(arr(b, f"log_ret_{n}"), np.log(c / c.shift(n)), rtol=1e-12)
+    for n in (12, 24, 72):
+        assert_same(arr(b, f"mom_{n}"), c.pct_change(n), rtol=1e-9)
+    assert_same(arr(b, "mom_composite"), 0.2 * c.pct_change(12) + 0.3 * c.pct_change(24) + 0.5 * c.pct_change(72),
+                rtol=1e-9, atol=1e-15)
+    vs = v.rolling(24).sum()
+    assert_same(arr(b, "vol_mom_24"), (vs / vs.shift(24) - 1), rtol=1e-9)
+    assert_same(arr(b, "rv_1h"), np.sqrt(b["realized_var"]), rtol=1e-12)
+    assert_same(arr(b, "rv_24"), np.sqrt(b["realized_var"].rolling(24).sum()), rtol=1e-9)
+    assert_same(arr(b, "vol_24"), r1.rolling(24).std(), rtol=1e-8)
+    assert_same(arr(b, "vol_72"), r1.rolling(72).std(), rtol=1e-8)
+    vwap = qv.rolling(24).sum() / v.rolling(24).sum()
+    assert_same(arr(b, "vwap_24"), vwap, rtol=1e-9)
+    assert_same(arr(b, "close_vwap_24"), c / vwap, rtol=1e-9)
+    obv = pd.Series(talib.OBV(c.to_numpy(), v.to_numpy()))
+    assert_same(arr(b, "obv_72"), obv - obv.shift(72), rtol=1e-6, atol=1e-9 * obv.abs().max())
+    ami = (r1.abs() / qv.where(qv > 0) * 1e6).rolling(24, min_periods=12).mean()
+    ami.iloc[:23] = np.nan
+    assert_same(arr(b, "amihud_24"), ami, rtol=1e-9)
+    assert_same(arr(b, "turnover_24_168"), qv.rolling(24).sum() / (qv.rolling(168).sum() / 7), rtol=1e-9)
+    ofi = (2 * tb.rolling(24).sum() - v.rolling(24).sum()) / v.rolling(24).sum()
+    assert_same(arr(b, "ofi_24"), ofi, rtol=1e-9, atol=1e-12)
+    assert_same(arr(b, "ofi_1"), ((2 * tb - v) / v.where(v > 0)), rtol=1e-9, atol=1e-12)
+    # price impact: rolling OLS slope of bps returns on signed quote volume (in millions)
+    x = (2 * tbq - qv) * 1e-6
+    y = r1 * 1e4
+    slope = y.rolling(24).cov(x) / x.rolling(24).var()
+    got = arr(b, "price_impact_24")
+    m = np.isfinite(slope.to_numpy()) & (x.rolling(24).count() == 24).to_numpy() & (y.rolling(24).count() == 24).to_numpy()
+    np.testing.assert_allclose(got[m], slope.to_numpy()[m], rtol=1e-7)
+    # Corwin-Schultz spread proxy
+    hh, ll = b["high"], b["low"]
+    beta = np.log(hh / ll) ** 2 + np.log(hh.shift(1) / ll.shift(1)) ** 2
+    gamma = np.log(np.maximum(hh, hh.shift(1)) / np.minimum(ll, ll.shift(1))) ** 2
+    kk = 3 - 2 * np.sqrt(2)
+    alpha = ((np.sqrt(2 * beta) - np.sqrt(beta)) / kk - np.sqrt(gamma / kk)).clip(lower=0)
+    cs = (2 * (np.exp(alpha) - 1) / (1 + np.exp(alpha))) * 1e4
+    ref = cs.rolling(24, min_periods=12).mean()
+    ref.iloc[:23] = np.nan
+    assert_same(arr(b, "spread_cs_24"), ref, rtol=1e-8)
+
+
+def test_funding_and_liquidity_join(klines_10d):
+    funding = make_funding("2024-01-01 00:00", 10)
+    funding = funding.iloc[1:].reset_index(drop=True)  # first event at 08:00
+    liq = make_minute_liquidity(klines_10d)
+    b = F.compute_factor_bars(klines_10d, funding=funding, liquidity=liq)
+    ref = pd.merge_asof(b[["close_time"]], funding.rename(columns={"ts": "close_time"}), on="close_time",
+                        direction="backward", allow_exact_matches=True)
+    assert_same(arr(b, "funding_rate"), ref["funding_rate"], rtol=0)
+    assert np.isnan(b["funding_rate"].iloc[:7]).all() and b["funding_rate"].iloc[7] == funding["funding_rate"].iloc[0]
+    g = liq.set_index("ts").resample("1h").mean().reindex(b["ts"])
+    for col in ("quoted_spread_bps", "effective_spread_bps", "depth_10bps_usd", "depth_50bps_usd",
+                "depth_imbalance", "trade_imbalance"):
+        assert_same(arr(b, f"liq_{col}"), g[col].to_numpy(), rtol=1e-9)
+    # no optional inputs -> NaN columns, never errors; partial liquidity frame -> NaN for the missing column
+    assert b.filter(like="liq_").notna().any().all()
+    b2 = F.compute_factor_bars(klines_10d, liquidity=liq[["ts", "trade_imbalance"]])
+    assert b2["liq_quoted_spread_bps"].isna().all() and b2["liq_trade_imbalance"].notna().any()
+
+
+def test_short_history_first_day_and_zero_volume():
+    k = make_klines(0.5, seed=5)  # 12 bars: fewer than most windows
+    k["volume"] = 0.0
+    k["quote_volume"] = 0.0
+    k["taker_buy_volume"] = 0.0
+    k["taker_buy_quote_volume"] = 0.0
+    with np.errstate(all="raise"):
+        b = F.compute_factor_bars(k, funding=make_funding("2024-01-01", 1).iloc[:0])
+    assert len(b) == 12
+    vals = b[list(F.FACTOR_NAMES)].to_numpy(dtype=float)
+    assert not np.isinf(vals).any()
+    for col in ("vwap_24", "amihud_24", "ofi_1", "rsi_28", "macd_signal_9", "turnover_24_168", "vol_mom_24"):
+        assert b[col].isna().all(), col
+    assert b["log_ret_1"].iloc[1:].notna().all()
+    one = F.compute_factor_bars(make_klines(1 / 1440, seed=6))
+    assert len(one) == 1 and np.isnan(one["log_ret_1"].iloc[0])
+
+
+# --------------------------------------------------------------------------- day-by-day == one pass
+
+
+def test_day_by_day_equals_one_pass():
+    n_days = F.WARMUP_DAYS + 5
+    start = pd.Timestamp("2024-02-01", tz="UTC")
+    k = make_klines(n_days, start="2024-02-01", seed=7, drop_frac=0.02, empty_hours=(50, 300, 24 * 22 + 5))
+    funding = make_funding("2024-02-01", n_days)
+    liq = make_minute_liquidity(k)
+    one = F.compute_factor_bars(k, funding=funding, liquidity=liq).set_index("ts")
+    checked = 0
+    for d in range(F.WARMUP_DAYS, n_days):
+        day0 = start + d * DAY
+        lo = day0 - F.WARMUP_DAYS * DAY
+        sel = (k["open_time"] >= lo) & (k["open_time"] < day0 + DAY)
+        # previous + current day, plus the settlement AT the last bar's close_time (next day 00:00)
+        fsel = (funding["ts"] >= day0 - DAY) & (funding["ts"] <= day0 + DAY)
+        lsel = (liq["ts"] >= lo) & (liq["ts"] < day0 + DAY)
+        part = F.compute_factor_bars(k[sel].reset_index(drop=True), funding=funding[fsel], liquidity=liq[lsel])
+        part = part[(part["ts"] >= day0) & (part["ts"] < day0 + DAY)].set_index("ts")
+        ref = one.loc[part.index]
+        assert len(part) == 24
+        for spec in F.FACTORS:
+            got, exp = part[spec.name].to_numpy(float), ref[spec.name].to_numpy(float)
+            if not spec.start_invariant:
+                # obv: cumulative from the start of the input -> a constant offset per run
+                off = got - exp
+                np.testing.assert_allclose(off, off[0], rtol=0, atol=1e-9 * np.abs(exp).max())
+                continue
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(exp), err_msg=spec.name)
+            m = ~np.isnan(exp)
+            # 1e-6 relative; values that cross zero (macd_hist, returns) get an absolute floor at
+            # 1e-9 of the column's scale over the whole history
+            scale = np.nanmax(np.abs(one[spec.name].to_numpy(float))) if m.any() else 0.0
+            np.testing.assert_allclose(got[m], exp[m], rtol=1e-6, atol=1e-9 * scale, err_msg=spec.name)
+            checked += m.sum()
+        for col in F.BAR_COLUMNS[2:]:
+            if col != "realized_var":
+                assert_same(part[col], ref[col], rtol=1e-12)
+    assert checked > 5 * 24 * 30
+
+
+# --------------------------------------------------------------------------- no look-ahead
+
+
+@pytest.mark.parametrize("t_offset", ["2 days 13:00:00", "2 days 13:37:00", "1 days 00:00:00", "2 days 23:59:00", "0 days 05:01:00"])
+def test_no_look_ahead(t_offset):
+    k = make_klines(3, seed=8, drop_frac=0.01, empty_hours=(20,))
+    liq = make_minute_liquidity(k)
+    funding = make_funding("2024-01-01", 3)
+    t = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(t_offset)
+    base = F.compute_factor_bars(k, funding=funding, liquidity=liq)
+    known = base["close_time"] <= t
+    assert known.any()
+    rng = np.random.default_rng(9)
+    after = k["open_time"] >= t
+    variants = []
+    # 1) every value at/after t changed
+    k2 = k.copy()
+    for col in ("open", "high", "low", "close"):
+        k2.loc[after, col] *= rng.uniform(0.5, 1.5, after.sum())
+    for col in ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume"):
+        k2.loc[after, col] = rng.uniform(0, 100, after.sum())
+    k2.loc[after, "trade_count"] = 7
+    l2 = liq.copy()
+    l2.loc[l2["ts"] >= t, l2.columns[1:]] = rng.uniform(-5, 5, ((l2["ts"] >= t).sum(), len(l2.columns) - 1))
+    variants.append((k2, l2))
+    # 2) everything at/after t deleted, and 3) NaN/inf prices from t on
+    variants.append((k[~after].reset_index(drop=True), liq[liq["ts"] < t]))
+    k3 = k.copy()
+    k3.loc[after, "close"] = np.nan
+    k3.loc[after, "high"] = np.inf
+    variants.append((k3, liq))
+    for kk, ll in variants:
+        other = F.compute_factor_bars(kk, funding=funding, liquidity=ll)
+        a = base[known].reset_index(drop=True)
+        b = other.iloc[: known.sum()].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
