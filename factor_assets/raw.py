@@ -23,9 +23,9 @@ from dagster import (
 )
 
 from factor_assets.partition_keys import run_partitions
-from factor_core import quality
+from factor_core import quality, settings
 from partitions import DAY_SYMBOL
-from resources.market_data import MarketDataSource
+from resources.market_data import BINANCE_POOL, MarketDataSource, Partition
 from resources.parquet_io_manager import QUALITY_FAILURES_ATTR
 
 RAW_GROUP = "raw"
@@ -36,6 +36,19 @@ _RAW_DATASETS = {
     "raw_book": ("book", "Order-book snapshots (top-N levels) or depth bands, long form."),
     "raw_funding": ("funding", "Perpetual funding rate settlements (every 8 hours)."),
 }
+
+def check_checksum_verified(partition: Partition, day: str) -> quality.CheckOutcome:
+    """Archive files verified against their published SHA-256 before parsing."""
+    verified = partition.provenance.get("checksum_verified", "false")
+    source = partition.provenance.get("source", "unknown")
+    details = {k: partition.provenance[k] for k in ("url", "sha256") if partition.provenance.get(k)}
+    if verified == "n/a":
+        return quality.CheckOutcome("checksum_verified", True, f"{day}: {source} publishes no checksum", details)
+    passed = verified == "true"
+    return quality.CheckOutcome(
+        "checksum_verified", passed, f"{day}: {source} checksum {'verified' if passed else 'NOT verified'}", details
+    )
+
 
 CHECKS: dict[str, dict] = {
     **quality.CHECKS_BY_ASSET,
@@ -61,12 +74,18 @@ def _check_results(name: str, outcomes: dict[str, list[tuple[str, quality.CheckO
                 "partitions_checked": MetadataValue.int(len(results)),
                 "partitions_failed": MetadataValue.json([key for key, _ in failed]),
                 "failures": MetadataValue.json({key: outcome.details for key, outcome in failed[:10]}),
+                "outcomes": MetadataValue.json({key: outcome.description for key, outcome in results[:10]}),
             },
         )
 
 
+def _first_line(doc: str | None) -> str | None:
+    return doc.strip().split("\n")[0] if doc else None
+
+
 def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
     checks = CHECKS[name]
+    check_names = [*checks, "checksum_verified"]
 
     @asset(
         name=name,
@@ -76,20 +95,32 @@ def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.single_run(),
         io_manager_key="parquet_io_manager",
         kinds={"parquet"},
+        # Steps that call the exchange share one pool: parallel processes
+        # cannot overrun the exchange's per-IP weight limit together.
+        pool=BINANCE_POOL if settings.get("MARKET_DATA_SOURCE") == "binance" else None,
         check_specs=[
-            AssetCheckSpec(check_name, asset=name, blocking=True, description=fn.__doc__.strip().split("\n")[0] if fn.__doc__ else None)
-            for check_name, fn in checks.items()
+            AssetCheckSpec(check_name, asset=name, blocking=True, description=_first_line(fn.__doc__))
+            for check_name, fn in [*checks.items(), ("checksum_verified", check_checksum_verified)]
         ],
     )
     def _fetch(context: AssetExecutionContext, market_data: MarketDataSource):
         frames = []
         outcomes: dict[str, list] = defaultdict(list)
         failures: dict[str, list[str]] = {}
-        for day, symbol in run_partitions(context):
-            frame = market_data.fetch(dataset, symbol, dt.date.fromisoformat(day))
+        pairs = [(symbol, dt.date.fromisoformat(day)) for day, symbol in run_partitions(context)]
+        fetched = market_data.fetch_many(dataset, pairs)
+        provenance = {}
+        for symbol, date in pairs:
+            day = date.isoformat()
+            partition = fetched[(symbol, date)]
+            frame = partition.frame
             key = f"{day}|{symbol}"
-            for check_name, check in checks.items():
-                outcome = check(frame, day)
+            provenance[key] = partition.provenance
+            for check_name in check_names:
+                if check_name == "checksum_verified":
+                    outcome = check_checksum_verified(partition, day)
+                else:
+                    outcome = checks[check_name](frame, day)
                 outcomes[check_name].append((key, outcome))
                 if not outcome.passed:
                     failures.setdefault(key, []).append(check_name)
@@ -98,7 +129,7 @@ def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
         context.log.info(f"{name}: fetched {len(frames)} partition(s) from {market_data.source}")
         result = pd.concat(frames, ignore_index=True)
         result.attrs[QUALITY_FAILURES_ATTR] = failures
-        yield Output(result)
+        yield Output(result, metadata={"source": MetadataValue.json(provenance if len(provenance) <= 20 else dict(list(provenance.items())[:20]))})
         yield from _check_results(name, outcomes)
 
     return _fetch

@@ -30,6 +30,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FACTOR_DATA_ROOT", "./data", "Root of the Parquet tree and of warehouse.duckdb."),
     Setting("FACTOR_PARTITIONS_START", "2024-01-01", "First UTC day of the daily partition dimension."),
     Setting("MARKET_DATA_SOURCE", "synthetic", "Where raw market data comes from: synthetic or binance."),
+    Setting("BINANCE_ARCHIVE_URL", "https://data.binance.vision", "Base URL of the Binance public-data archive."),
+    Setting("BINANCE_API_URL", "https://api.binance.com", "Base URL of the Binance spot REST API."),
+    Setting("BINANCE_FAPI_URL", "https://fapi.binance.com", "Base URL of the Binance USD-M futures REST API."),
+    Setting(
+        "BINANCE_BOOK_SOURCE",
+        "futures_depth",
+        "raw_book from the futures bookDepth archive (futures_depth) or the live collector (collector).",
+    ),
+    Setting("BINANCE_MAX_WAIT_S", "120", "Longest a step waits on Binance rate limits (429/418) before failing."),
+    Setting("BOOK_SNAPSHOT_INTERVAL_S", "60", "Seconds between live order-book snapshots (collector)."),
+    Setting("BOOK_SNAPSHOT_LEVELS", "20", "Levels per side in each live order-book snapshot."),
+    Setting(
+        "UNIVERSE_SYMBOLS",
+        "",
+        "Fixed universe (comma separated); empty = exchangeInfo (binance) or DEMO_SYMBOLS (synthetic).",
+    ),
+    Setting("UNIVERSE_QUOTE_ASSET", "USDT", "Quote asset of the symbols taken from exchangeInfo."),
     Setting("SIM_SEED", "7", "Seed of the market simulator (synthetic source)."),
     Setting(
         "SIM_SIGNAL_IC",

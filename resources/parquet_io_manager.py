@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from dagster import ConfigurableIOManager, InputContext, MetadataValue, OutputContext
 
 from partitions import DATE_DIM, SYMBOL_DIM, partition_dimensions
-from resources.atomic_files import write_files_atomically
+from factor_core.atomic_files import write_files_atomically
 
 PART_FILE = "part-0.parquet"
 #: ``DataFrame.attrs`` key an asset sets to ``{partition key: [failed check names]}``;
@@ -157,7 +157,8 @@ class ParquetIOManager(ConfigurableIOManager):
         quality_failures = obj.attrs.get(QUALITY_FAILURES_ATTR, {})
         targets = []
         for dims, part in pieces:
-            stored = part.drop(columns=[c for c in PARTITION_COLUMNS if c in part.columns])
+            # Partition columns live in the path; an unpartitioned asset keeps them as data.
+            stored = part.drop(columns=[c for c in dims if c in part.columns])
             table = pa.Table.from_pandas(stored, preserve_index=False)
             failures = quality_failures.get(partition_label(dims))
             if failures:

@@ -1,13 +1,10 @@
-import datetime as dt
-
-import pandas as pd
 import pytest
 from dagster import AssetKey, materialize
 
 from factor_assets.factors import factor_bars
 from factor_assets.raw import raw_funding, raw_klines
 from partitions import register_symbols
-from resources.market_data import MarketDataSource
+from resources.market_data import MarketDataSource, Partition
 from resources.parquet_io_manager import ParquetIOManager, PartitionDataError
 
 
@@ -16,12 +13,14 @@ class CorruptingSource(MarketDataSource):
 
     corrupt_day: str
 
-    def fetch(self, dataset, symbol, day: dt.date) -> pd.DataFrame:
-        frame = super().fetch(dataset, symbol, day)
-        if dataset == "klines" and day.isoformat() == self.corrupt_day:
-            frame = frame.drop(index=range(600, 660)).reset_index(drop=True)  # 10:00-10:59 missing
-            frame.loc[5, "high"] = frame.loc[5, "low"] - 1.0  # high below low
-        return frame
+    def fetch_many(self, dataset, pairs):
+        fetched = super().fetch_many(dataset, pairs)
+        for (symbol, day), partition in fetched.items():
+            if dataset == "klines" and day.isoformat() == self.corrupt_day:
+                frame = partition.frame.drop(index=range(600, 660)).reset_index(drop=True)  # 10:00-10:59 missing
+                frame.loc[5, "high"] = frame.loc[5, "low"] - 1.0  # high below low
+                fetched[(symbol, day)] = Partition(frame, partition.provenance)
+        return fetched
 
 
 @pytest.fixture
@@ -40,7 +39,9 @@ def test_clean_partitions_pass_every_check(instance, resources):
     register_symbols(instance, ["BTCUSDT"])
     result = materialize([raw_klines], instance=instance, resources=resources, partition_key="2024-01-01|BTCUSDT")
     evaluations = result.get_asset_check_evaluations()
-    assert {e.check_name for e in evaluations} == {"klines_complete", "timestamps", "ohlc_consistent", "volumes_non_negative"}
+    assert {e.check_name for e in evaluations} == {
+        "klines_complete", "timestamps", "ohlc_consistent", "volumes_non_negative", "checksum_verified"
+    }
     assert all(e.passed for e in evaluations)
 
 

@@ -163,7 +163,7 @@ WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import pandas as pd, pyarrow as pa, pyarrow.parquet as pq
-    from resources.atomic_files import write_files_atomically
+    from factor_core.atomic_files import write_files_atomically
 
     target = Path(sys.argv[1])
     table = pa.Table.from_pandas(pd.DataFrame({"value": range(200_000)}))
@@ -206,7 +206,7 @@ def test_a_writer_killed_mid_write_leaves_the_old_file_intact(tmp_path):
     assert list(target.parent.glob("*.parquet")) == [target]
 
     # The next writer publishes its file and sweeps the dead writer's temp file.
-    from resources.atomic_files import write_files_atomically
+    from factor_core.atomic_files import write_files_atomically
 
     write_files_atomically([(target, lambda h: h.write(b"new"))])
     assert target.read_bytes() == b"new"

@@ -1,0 +1,65 @@
+"""Steps that call the exchange share one concurrency pool, across processes, through the real CLI."""
+
+import pytest
+
+from tests.binance_replica import (
+    BinanceReplica,
+    Fault,
+    agg_trade_rows,
+    agg_trades_csv,
+    book_depth_csv,
+    book_depth_rows,
+    funding_csv,
+    funding_rows,
+    kline_rows,
+    klines_csv,
+)
+from tests.test_factor_assets.cli_runner import assert_ok, run_cli
+
+pytestmark = pytest.mark.slow
+
+DELAY_S = 0.6
+DATASET_OF_PATH = {"klines": "raw_klines", "aggTrades": "raw_trades", "bookDepth": "raw_book", "fundingRate": "raw_funding"}
+
+
+def test_raw_steps_never_hit_the_exchange_at_the_same_time(dagster_home, data_root):
+    with BinanceReplica() as replica:
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            for path in (
+                replica.put_archive("spot", "daily", "klines", symbol, "2024-03-01", klines_csv(kline_rows("2024-03-01")), interval="1m"),
+                replica.put_archive("spot", "daily", "aggTrades", symbol, "2024-03-01", agg_trades_csv(agg_trade_rows("2024-03-01", n=200))),
+                replica.put_archive("futures/um", "daily", "bookDepth", symbol, "2024-03-01", book_depth_csv(book_depth_rows("2024-03-01"))),
+                replica.put_archive("futures/um", "monthly", "fundingRate", symbol, "2024-03", funding_csv(funding_rows(2024, 3))),
+            ):
+                replica.inject(path, Fault(delay=DELAY_S))  # every step spends time talking to the exchange
+        env = {
+            "DAGSTER_HOME": str(dagster_home),
+            "FACTOR_DATA_ROOT": str(data_root),
+            "MARKET_DATA_SOURCE": "binance",
+            "BINANCE_ARCHIVE_URL": replica.url,
+            "BINANCE_API_URL": replica.url,
+            "BINANCE_FAPI_URL": replica.url,
+        }
+        assert_ok(run_cli(["factor-pipeline", "symbols", "add", "BTCUSDT", "ETHUSDT"], env=env))
+        assert_ok(
+            run_cli(
+                [
+                    "dagster", "asset", "materialize", "-m", "factor_assets",
+                    "--select", "raw_klines,raw_trades,raw_book,raw_funding",
+                    "--partition-range", "2024-03-01|BTCUSDT...2024-03-01|ETHUSDT",
+                ],
+                env=env,
+            )
+        )
+        windows = {}
+        for record in replica.requests:
+            dataset = next(DATASET_OF_PATH[k] for k in DATASET_OF_PATH if f"/{k}/" in record.path)
+            start, end = windows.get(dataset, (record.t, record.t))
+            windows[dataset] = (min(start, record.t), max(end, record.t + DELAY_S))
+
+    assert set(windows) == set(DATASET_OF_PATH.values())
+    ordered = sorted(windows.items(), key=lambda item: item[1][0])
+    for (first, (_, first_end)), (second, (second_start, _)) in zip(ordered, ordered[1:]):
+        assert first_end <= second_start, f"{first} and {second} called the exchange at the same time: {windows}"
+    for asset in DATASET_OF_PATH.values():
+        assert len(list((data_root / asset).rglob("part-0.parquet"))) == 2
