@@ -38,7 +38,7 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/factor-pipeline symbols add --demo
 	$(BIN)/dagster asset materialize -m factor_assets \
-		--select raw_klines,raw_trades,raw_book,raw_funding,factor_bars \
+		--select raw_klines,raw_trades,raw_book,raw_funding,liquidity_metrics,liquidity_daily,factor_bars \
 		--partition-range "$$($(BIN)/factor-pipeline partition-range)"
 	$(BIN)/dagster asset materialize -m factor_assets \
 		--select factor_panel,backtest_daily \

@@ -155,6 +155,11 @@ def pandas_factor_bars(k: pd.DataFrame) -> pd.DataFrame:
     for col in ("quoted_spread_bps", "effective_spread_bps", "depth_10bps_usd", "depth_50bps_usd",
                 "depth_imbalance", "trade_imbalance"):
         out[f"liq_{col}"] = pd.Series(np.nan, index=bars.index)
+    from factor_core.factors import FACTOR_NAMES
+
+    for name in FACTOR_NAMES:  # the daily liquidity join has no input in this benchmark either
+        if name.startswith("liqd_"):
+            out[name] = pd.Series(np.nan, index=bars.index)
     res = pd.concat([bars, pd.DataFrame(out)], axis=1)
     res.index.name = "ts"
     res = res.reset_index()

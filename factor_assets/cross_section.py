@@ -10,6 +10,9 @@ from partitions import DAILY
 from resources.warehouse import DUCKDB_POOL
 
 PANEL_GROUP = "cross_section"
+#: Factors whose value depends on where the input window starts (cumulative
+#: OBV) would differ between a day computed alone and in a range: not panelled.
+PANEL_FACTORS = [spec.name for spec in FACTORS if spec.start_invariant]
 
 
 @asset(
@@ -30,7 +33,7 @@ def factor_panel(context: AssetExecutionContext, factor_bars: pd.DataFrame) -> p
     missing = [d for d in days if d not in present]
     if missing:
         raise ValueError(f"factor_panel: no factor_bars rows for day(s) {missing}")
-    panel = build_panel(factor_bars, [spec.name for spec in FACTORS], DEFAULT_SCORE_WEIGHTS)
+    panel = build_panel(factor_bars, PANEL_FACTORS, DEFAULT_SCORE_WEIGHTS)
     symbols_per_day = panel.groupby("date")["symbol"].nunique()
     context.add_output_metadata(
         {

@@ -7,8 +7,17 @@
 
 Time convention: an hourly bar is labelled by its *open* time ``ts`` (UTC) and
 its values become known at ``close_time = ts + 1h``. Every factor value on a
-row uses only 1-minute bars with ``open_time < close_time`` (and funding
-settled at or before ``close_time``): no look-ahead.
+row uses only 1-minute bars with ``open_time < close_time``, funding settled
+strictly before ``close_time``, per-minute liquidity of minutes inside the bar
+and the daily liquidity summary of the PREVIOUS UTC day (known at the day's
+00:00, i.e. at or before the bar's open): no look-ahead.
+
+Partition locality: the bars of UTC day ``d`` need 1-minute bars of
+``d - WARMUP_DAYS .. d``, funding events of ``d - 1 .. d`` (an event stamped
+at the 23:00 bar's close_time, next-day 00:00, is deliberately NOT used), the
+minute liquidity of ``d`` and the daily liquidity of ``d - 1``. Nothing of day
+``d + 1`` is read, so day-by-day results do not depend on which later days
+happen to be present.
 """
 
 from __future__ import annotations
@@ -73,8 +82,14 @@ BAR_COLUMN_DOCS: dict[str, tuple[str, str]] = {
 _FUNDING_TS = "funding.ts"
 _FUNDING_RATE = "funding.funding_rate"
 _LIQ_BAR = "liquidity.bar_index"
+_LIQD_PREFIX = "liquidity_daily."
+_LIQD_TS = _LIQD_PREFIX + "ts"
 _N_BARS = "n_bars"
 _CLOSE_NS = "close_time_ns"
+_TS_NS = "ts_ns"
+_NS_DAY = 86_400_000_000_000
+#: Days between a daily liquidity summary and the bars it is joined to (``liqd_*``).
+LIQUIDITY_DAILY_LAG_DAYS = 1
 
 
 def _decay_bars(alpha: float, tol: float = DECAY_TOLERANCE) -> int:
@@ -97,7 +112,7 @@ class FactorSpec:
     ``kernel(*inputs, **params)`` returns an array (or a tuple of arrays, of
     which ``output`` selects one; identical ``(kernel, inputs, params)`` calls
     are computed once). ``inputs`` name bar columns, earlier factors, or the
-    optional-input namespaces ``funding.*`` / ``liquidity.*``.
+    optional-input namespaces ``funding.*`` / ``liquidity.*`` / ``liquidity_daily.*``.
     ``lookback_bars`` is the longest window of bars the value reads (including
     the window of any factor it is built on); ``decay_alphas`` lists the
     smoothing constants of recursive (EMA/Wilder) stages, whose seed influence
@@ -243,10 +258,14 @@ def _build_registry() -> tuple[FactorSpec, ...]:
                   f"taker order-flow imbalance over {n} bar(s): (2*taker_buy_volume - volume) / volume, "
                   "in [-1, 1]; NaN if no volume", "fraction", inputs=("taker_buy_volume", "volume"),
                   group="order_flow"))
-    add(_spec("funding_rate", K.asof_values, {}, 0,
-              "latest funding rate settled at or before close_time (as-of join); NaN before the first "
-              "event in the provided funding frame or without funding input", "fraction per interval",
-              inputs=(_CLOSE_NS, _FUNDING_TS, _FUNDING_RATE), group="funding"))
+    add(_spec("funding_rate", K.asof_values, {"strict": True}, 0,
+              "latest funding rate settled STRICTLY BEFORE close_time (as-of join without exact matches): "
+              "the settlement stamped at the 23:00 bar's close_time (next-day 00:00) belongs to the next "
+              "day's bars, so a day needs only funding events of that day and the day before; NaN before "
+              "the first event in the provided funding frame or without funding input",
+              "fraction per interval", inputs=(_CLOSE_NS, _FUNDING_TS, _FUNDING_RATE), group="funding",
+              reference='pd.merge_asof(bars, funding, left_on="close_time", right_on="ts", '
+                        'allow_exact_matches=False)'))
     liq_cols = {
         "quoted_spread_bps": ("quoted spread (ask - bid) / mid", "bps"),
         "effective_spread_bps": ("effective spread 2*side*(price - mid)/mid of trades", "bps"),
@@ -259,6 +278,23 @@ def _build_registry() -> tuple[FactorSpec, ...]:
         add(_spec(f"liq_{col}", K.bin_nanmean, {}, 0,
                   f"mean over the bar's minutes of liquidity.minute_liquidity {col}: {desc}; NaN without "
                   "liquidity input", unit, inputs=(f"liquidity.{col}", _LIQ_BAR, _N_BARS), group="liquidity",
+                  reference="docs/liquidity.md"))
+    liqd_cols = {
+        "effective_spread_bps": ("notional-weighted effective spread of the day's trades", "bps"),
+        "kyle_lambda_bps_per_musd": ("Kyle's lambda on 1-minute returns vs signed quote volume",
+                                     "bps per 1M quote"),
+        "amihud_per_musd": ("Amihud illiquidity on 1-minute bars", "abs log return per 1M quote"),
+        "roll_spread_bps": ("Roll spread of trade-by-trade prices (NaN if the autocovariance is >= 0)", "bps"),
+        "cs_spread_bps": ("Corwin-Schultz spread on consecutive 1-minute bars", "bps"),
+        "vpin": ("VPIN over 50 equal-volume buckets, exchange aggressor flags", "fraction"),
+    }
+    for col, (desc, unit) in liqd_cols.items():
+        add(_spec(f"liqd_{col}", K.lagged_day_values, {"lag_days": LIQUIDITY_DAILY_LAG_DAYS}, 0,
+                  f"liquidity.daily_liquidity {col} of the PREVIOUS UTC day (d-1) on every bar of day d: "
+                  f"{desc}. One-day lag: a day's summary is known at its end (next 00:00), so it is "
+                  "joined only to the next day's bars; NaN when the previous day's summary is missing "
+                  "(nothing older is carried forward) or without liquidity_daily input", unit,
+                  inputs=(_TS_NS, _LIQD_TS, f"{_LIQD_PREFIX}{col}"), group="liquidity_daily",
                   reference="docs/liquidity.md"))
     return tuple(specs)
 
@@ -277,10 +313,10 @@ def _check_registry() -> None:
     dup = {n for n in names if names.count(n) > 1}
     if dup or set(names) & set(BAR_COLUMNS):
         raise RuntimeError(f"factor registry: duplicate or clashing names {dup or set(names) & set(BAR_COLUMNS)}")
-    known = set(BAR_COLUMNS) | {_CLOSE_NS, _FUNDING_TS, _FUNDING_RATE, _LIQ_BAR, _N_BARS}
+    known = set(BAR_COLUMNS) | {_TS_NS, _CLOSE_NS, _FUNDING_TS, _FUNDING_RATE, _LIQ_BAR, _N_BARS, _LIQD_TS}
     for spec in FACTORS:
         for inp in spec.inputs:
-            if inp not in known and not inp.startswith("liquidity."):
+            if inp not in known and not inp.startswith(("liquidity.", _LIQD_PREFIX)):
                 raise RuntimeError(f"factor {spec.name}: unknown input {inp!r} (must come earlier)")
         known.add(spec.name)
 
@@ -388,11 +424,32 @@ def _liquidity_arrays(liquidity: pd.DataFrame | None, t0: int, bar_ns: int, n_ba
     return out
 
 
+def _liquidity_daily_arrays(daily: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """``liquidity_daily.*`` namespace: one row per UTC day, keyed by the day's midnight (int64 ns)."""
+    if daily is None or len(daily) == 0:
+        return {}
+    if "ts" not in daily.columns:
+        raise ValueError("liquidity_daily: missing column 'ts' (the UTC day's 00:00)")
+    ts = _ts_ns(daily["ts"])
+    day = np.floor_divide(ts, _NS_DAY) * _NS_DAY
+    order = np.argsort(day, kind="stable")
+    day = day[order]
+    if day.size > 1 and (np.diff(day) == 0).any():
+        dup = _to_datetime(day[1:][np.diff(day) == 0][:3]).strftime("%Y-%m-%d").tolist()
+        raise ValueError(f"liquidity_daily: more than one row for UTC day(s) {dup}")
+    out: dict[str, np.ndarray] = {_LIQD_TS: day}
+    for col in daily.columns:
+        if col != "ts" and pd.api.types.is_numeric_dtype(daily[col]) and not pd.api.types.is_bool_dtype(daily[col]):
+            out[f"{_LIQD_PREFIX}{col}"] = _f64(daily, col)[order]
+    return out
+
+
 def compute_factor_bars(
     klines: pd.DataFrame,
     *,
     funding: pd.DataFrame | None = None,
     liquidity: pd.DataFrame | None = None,
+    liquidity_daily: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Hourly bars plus every registry factor for ONE symbol's contiguous 1-minute history.
 
@@ -403,9 +460,16 @@ def compute_factor_bars(
     except ``obv`` (cumulative from the start of the input, see its description).
 
     ``funding``: ``schemas.FUNDING`` rows; ``funding_rate`` is the latest rate
-    settled at or before each bar's ``close_time``.
+    settled strictly before each bar's ``close_time`` (a settlement stamped
+    exactly at close_time, e.g. next-day 00:00 for the 23:00 bar, is not used
+    yet). So the bars of a day need only the funding events of that day and the
+    day before, and their values do not depend on whether later days are present.
     ``liquidity``: ``liquidity.minute_liquidity`` rows (``ts`` = minute open);
     each ``liq_*`` column is the mean of the finite minute values inside the bar.
+    ``liquidity_daily``: one row per UTC day (``ts`` = the day's 00:00 UTC) with
+    ``liquidity.daily_liquidity`` values; each ``liqd_*`` column carries the row
+    of the PREVIOUS day (lag ``LIQUIDITY_DAILY_LAG_DAYS``) on every bar of a day,
+    NaN when that day's row is absent. Two rows for one day are an error.
     Missing inputs give NaN columns, never an error.
     """
     bar_ns = int(pd.Timedelta(BAR_FREQ).value)
@@ -415,6 +479,7 @@ def compute_factor_bars(
     ns[_FUNDING_TS], ns[_FUNDING_RATE] = _funding_arrays(funding)
     t0 = int(ns["ts_ns"][0]) if n_bars else 0
     ns.update(_liquidity_arrays(liquidity, t0, bar_ns, n_bars))
+    ns.update(_liquidity_daily_arrays(liquidity_daily))
     nan_col = None
     memo: dict[tuple, object] = {}
     out: dict[str, np.ndarray] = {}
@@ -426,7 +491,7 @@ def compute_factor_bars(
                 nan_col = np.full(n_bars, np.nan)
             values = nan_col.copy()
         else:
-            if spec.inputs and spec.inputs[0].startswith("liquidity.") and args[0].size == 0:
+            if spec.inputs and spec.inputs[0].startswith(("liquidity.", _LIQD_PREFIX)) and args[0].size == 0:
                 values = np.full(n_bars, np.nan)
             else:
                 key = (spec.kernel, spec.inputs, tuple(sorted(spec.params.items())))
@@ -456,7 +521,13 @@ def generate_docs() -> str:
         "",
         f"Bars: `{BAR_FREQ}`, labelled by open time `ts` (UTC); a row's values are known at "
         "`close_time = ts + 1h` and use only 1-minute bars with `open_time < close_time` "
-        "(funding: settled at or before `close_time`).",
+        "(funding: settled strictly before `close_time`; `liq_*`: the bar's own minutes; `liqd_*`: the "
+        f"daily liquidity summary of the previous UTC day, lag {LIQUIDITY_DAILY_LAG_DAYS} day, known at the "
+        "day's 00:00).",
+        "",
+        "Inputs per UTC day `d` (what `factor_bars` maps): 1-minute bars of `d - WARMUP_DAYS .. d`, funding "
+        "events of `d - 1 .. d`, `liquidity_metrics` of `d`, `liquidity_daily` of `d - 1`. Nothing of "
+        "`d + 1` is read, so a day's values do not depend on the order in which days are computed.",
         "",
         f"Warm-up: **WARMUP_DAYS = {WARMUP_DAYS}** ({WARMUP_BARS} bars = the largest `warmup_bars` below + 1 "
         "bar for the first bar's missing predecessor). `warmup_bars = lookback_bars + decay_bars`, where "

@@ -17,11 +17,14 @@ def test_every_layer_is_an_asset_with_declared_lineage():
     graph = defs.resolve_asset_graph()
     parents = {key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys) for key in graph.get_all_asset_keys()}
     assert parents == {
+        "symbol_universe": [],
         "raw_klines": [],
         "raw_trades": [],
         "raw_book": [],
         "raw_funding": [],
-        "factor_bars": ["raw_funding", "raw_klines"],
+        "liquidity_metrics": ["raw_book", "raw_klines", "raw_trades"],
+        "liquidity_daily": ["liquidity_metrics", "raw_klines", "raw_trades"],
+        "factor_bars": ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"],
         "factor_panel": ["factor_bars"],
         "backtest_daily": ["factor_panel"],
         "backtest_summary": ["backtest_daily"],

@@ -2,7 +2,8 @@ import pytest
 from dagster import AssetKey, materialize
 
 from factor_assets.factors import factor_bars
-from factor_assets.raw import raw_funding, raw_klines
+from factor_assets.liquidity import LIQUIDITY_ASSETS
+from factor_assets.raw import RAW_ASSETS, raw_klines
 from partitions import register_symbols
 from resources.market_data import MarketDataSource, Partition
 from resources.parquet_io_manager import ParquetIOManager, PartitionDataError
@@ -48,7 +49,7 @@ def test_clean_partitions_pass_every_check(instance, resources):
 def test_a_failed_blocking_check_stops_downstream_now_and_later(instance, resources, data_root):
     register_symbols(instance, ["BTCUSDT"])
     result = materialize(
-        [raw_klines, raw_funding, factor_bars],
+        [*RAW_ASSETS, *LIQUIDITY_ASSETS, factor_bars],
         instance=instance,
         resources=resources,
         partition_key="2024-01-02|BTCUSDT",
@@ -66,11 +67,11 @@ def test_a_failed_blocking_check_stops_downstream_now_and_later(instance, resour
     # ...and a later run refuses to consume it, naming partition and checks.
     with pytest.raises(PartitionDataError, match=r"2024-01-02\|BTCUSDT of asset raw_klines failed blocking quality check\(s\) \['klines_complete', 'ohlc_consistent'\]"):
         materialize(
-            [raw_klines, raw_funding, factor_bars],
+            [*RAW_ASSETS, *LIQUIDITY_ASSETS, factor_bars],
             instance=instance,
             resources=resources,
             partition_key="2024-01-02|BTCUSDT",
-            selection=[factor_bars],
+            selection=[*LIQUIDITY_ASSETS, factor_bars],
         )
 
 
@@ -78,6 +79,6 @@ def test_rematerializing_a_fixed_partition_clears_the_quarantine(instance, resou
     register_symbols(instance, ["BTCUSDT"])
     materialize([raw_klines], instance=instance, resources=resources, partition_key="2024-01-02|BTCUSDT", raise_on_error=False)
     fixed = {**resources, "market_data": CorruptingSource(corrupt_day="1999-01-01", sim_trades_per_minute=2)}
-    result = materialize([raw_klines, raw_funding, factor_bars], instance=instance, resources=fixed, partition_key="2024-01-02|BTCUSDT")
+    result = materialize([*RAW_ASSETS, *LIQUIDITY_ASSETS, factor_bars], instance=instance, resources=fixed, partition_key="2024-01-02|BTCUSDT")
     assert result.success
     assert instance.get_latest_materialization_event(AssetKey("factor_bars")) is not None

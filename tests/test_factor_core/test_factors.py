@@ -61,6 +61,20 @@ def make_minute_liquidity(klines: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
     return df
 
 
+LIQD_KEYS = ("effective_spread_bps", "kyle_lambda_bps_per_musd", "amihud_per_musd", "roll_spread_bps",
+             "cs_spread_bps", "vpin")
+
+
+def make_liquidity_daily(start: str, days: int, seed: int = 3) -> pd.DataFrame:
+    """``liquidity_daily``-shaped rows: one per UTC day, ``ts`` = the day's 00:00."""
+    rng = np.random.default_rng(seed)
+    ts = pd.date_range(start, periods=days, freq="1D", tz="UTC").as_unit("ns")
+    df = pd.DataFrame({"ts": ts, "known_at": ts + DAY, "quoted_spread_bps": rng.uniform(0.5, 3, days)})
+    for key in LIQD_KEYS:
+        df[key] = rng.uniform(0.1, 10, days)
+    return df
+
+
 @pytest.fixture(scope="module")
 def klines_10d() -> pd.DataFrame:
     return make_klines(10, seed=3, drop_frac=0.01, empty_hours=(30, 31, 100))
@@ -94,6 +108,7 @@ def test_registry_contract():
                      "rsi_14", "rsi_28", "atr_14", "bb_mid_20", "bb_upper_20", "bb_lower_20", "bb_position_20",
                      "bb_width_20", "macd_12_26", "macd_signal_9", "macd_hist", "obv", "funding_rate"):
         assert required in names
+    assert [n for n in names if n.startswith("liqd_")] == [f"liqd_{k}" for k in LIQD_KEYS]
     for s in F.FACTORS:
         assert s.description and s.unit and callable(s.kernel) and s.lookback_bars >= 0
         assert isinstance(s.params, type(F.FACTORS[0].params))
@@ -230,10 +245,17 @@ def test_funding_and_liquidity_join(klines_10d):
     funding = funding.iloc[1:].reset_index(drop=True)  # first event at 08:00
     liq = make_minute_liquidity(klines_10d)
     b = F.compute_factor_bars(klines_10d, funding=funding, liquidity=liq)
+    # latest settlement STRICTLY before close_time
     ref = pd.merge_asof(b[["close_time"]], funding.rename(columns={"ts": "close_time"}), on="close_time",
-                        direction="backward", allow_exact_matches=True)
+                        direction="backward", allow_exact_matches=False)
     assert_same(arr(b, "funding_rate"), ref["funding_rate"], rtol=0)
-    assert np.isnan(b["funding_rate"].iloc[:7]).all() and b["funding_rate"].iloc[7] == funding["funding_rate"].iloc[0]
+    # the 07:00 bar closes at 08:00, exactly at the first settlement: not yet known; the 08:00 bar has it
+    assert np.isnan(b["funding_rate"].iloc[:8]).all() and b["funding_rate"].iloc[8] == funding["funding_rate"].iloc[0]
+    # the 23:00 bar (close_time = next-day 00:00) keeps the 16:00 rate, never the next day's 00:00 settlement
+    last_bar_of_day = b.index[b["ts"].dt.hour == 23]
+    sixteen = funding.set_index("ts")["funding_rate"]
+    for i in last_bar_of_day[:-1]:
+        assert b["funding_rate"].iloc[i] == sixteen[b["ts"].iloc[i].normalize() + pd.Timedelta("16h")]
     g = liq.set_index("ts").resample("1h").mean().reindex(b["ts"])
     for col in ("quoted_spread_bps", "effective_spread_bps", "depth_10bps_usd", "depth_50bps_usd",
                 "depth_imbalance", "trade_imbalance"):
@@ -242,6 +264,48 @@ def test_funding_and_liquidity_join(klines_10d):
     assert b.filter(like="liq_").notna().any().all()
     b2 = F.compute_factor_bars(klines_10d, liquidity=liq[["ts", "trade_imbalance"]])
     assert b2["liq_quoted_spread_bps"].isna().all() and b2["liq_trade_imbalance"].notna().any()
+    assert b2.filter(like="liqd_").isna().all().all()  # no daily input -> NaN, no error
+
+
+def test_liquidity_daily_join_is_the_previous_day(klines_10d):
+    daily = make_liquidity_daily("2024-01-01", 10)
+    daily = daily[daily["ts"] != pd.Timestamp("2024-01-05", tz="UTC")]  # day 5 missing
+    shuffled = daily.sample(frac=1.0, random_state=1)
+    b = F.compute_factor_bars(klines_10d, liquidity_daily=shuffled)
+    by_day = daily.set_index("ts")
+    for key in LIQD_KEYS:
+        got = b[f"liqd_{key}"]
+        prev = b["ts"].dt.floor("1D") - DAY
+        expected = by_day[key].reindex(prev).to_numpy()
+        assert_same(got, expected, rtol=0)
+        # day 1: no previous day; day 6: its previous day (5) is missing and nothing older is carried
+        assert got[b["ts"] < pd.Timestamp("2024-01-02", tz="UTC")].isna().all()
+        day6 = (b["ts"] >= pd.Timestamp("2024-01-06", tz="UTC")) & (b["ts"] < pd.Timestamp("2024-01-07", tz="UTC"))
+        assert got[day6].isna().all()
+        # constant within a day: the value known at the day's 00:00, never the same day's summary
+        day3 = b["ts"].dt.floor("1D") == pd.Timestamp("2024-01-03", tz="UTC")
+        assert (got[day3] == by_day.loc[pd.Timestamp("2024-01-02", tz="UTC"), key]).all()
+    # a row stamped inside the day still keys that day; two rows for one day are refused
+    off = daily.assign(ts=daily["ts"] + pd.Timedelta("3h"))
+    assert_same(F.compute_factor_bars(klines_10d, liquidity_daily=off)["liqd_vpin"], b["liqd_vpin"], rtol=0)
+    with pytest.raises(ValueError, match="more than one row for UTC day"):
+        F.compute_factor_bars(klines_10d, liquidity_daily=pd.concat([daily, daily.iloc[[2]]]))
+
+
+def test_join_kernels_against_pandas():
+    from factor_core import kernels as K
+
+    ev_ts = np.array([10, 20, 30], dtype=np.int64)
+    ev = np.array([1.0, np.nan, 3.0])
+    q = np.array([5, 10, 15, 25, 30, 99], dtype=np.int64)
+    assert_same(K.asof_values(q, ev_ts, ev, True), np.array([np.nan, np.nan, 1.0, 1.0, 1.0, 3.0]))
+    assert_same(K.asof_values(q, ev_ts, ev, False), np.array([np.nan, 1.0, 1.0, 1.0, 3.0, 3.0]))
+    ns_day = 86_400_000_000_000
+    days = np.array([0, 1, 3], dtype=np.int64) * ns_day
+    vals = np.array([7.0, 8.0, 9.0])
+    queries = np.array([0, ns_day, ns_day + 5, 2 * ns_day, 3 * ns_day, 4 * ns_day - 1, 5 * ns_day], dtype=np.int64)
+    assert_same(K.lagged_day_values(queries, days, vals, 1), np.array([np.nan, 7.0, 7.0, 8.0, np.nan, np.nan, np.nan]))
+    assert_same(K.lagged_day_values(queries, days[:0], vals[:0], 1), np.full(queries.size, np.nan))
 
 
 def test_short_history_first_day_and_zero_volume():
@@ -271,16 +335,20 @@ def test_day_by_day_equals_one_pass():
     k = make_klines(n_days, start="2024-02-01", seed=7, drop_frac=0.02, empty_hours=(50, 300, 24 * 22 + 5))
     funding = make_funding("2024-02-01", n_days)
     liq = make_minute_liquidity(k)
-    one = F.compute_factor_bars(k, funding=funding, liquidity=liq).set_index("ts")
+    daily = make_liquidity_daily("2024-02-01", n_days)
+    one = F.compute_factor_bars(k, funding=funding, liquidity=liq, liquidity_daily=daily).set_index("ts")
     checked = 0
     for d in range(F.WARMUP_DAYS, n_days):
         day0 = start + d * DAY
         lo = day0 - F.WARMUP_DAYS * DAY
         sel = (k["open_time"] >= lo) & (k["open_time"] < day0 + DAY)
-        # previous + current day, plus the settlement AT the last bar's close_time (next day 00:00)
-        fsel = (funding["ts"] >= day0 - DAY) & (funding["ts"] <= day0 + DAY)
-        lsel = (liq["ts"] >= lo) & (liq["ts"] < day0 + DAY)
-        part = F.compute_factor_bars(k[sel].reset_index(drop=True), funding=funding[fsel], liquidity=liq[lsel])
+        # exactly what factor_bars maps: funding of the previous + current day (nothing of the next
+        # day), the day's minute liquidity and the previous day's daily liquidity row
+        fsel = (funding["ts"] >= day0 - DAY) & (funding["ts"] < day0 + DAY)
+        lsel = (liq["ts"] >= day0) & (liq["ts"] < day0 + DAY)
+        dsel = daily["ts"] == day0 - DAY
+        part = F.compute_factor_bars(k[sel].reset_index(drop=True), funding=funding[fsel], liquidity=liq[lsel],
+                                     liquidity_daily=daily[dsel])
         part = part[(part["ts"] >= day0) & (part["ts"] < day0 + DAY)].set_index("ts")
         ref = one.loc[part.index]
         assert len(part) == 24
@@ -302,6 +370,7 @@ def test_day_by_day_equals_one_pass():
             if col != "realized_var":
                 assert_same(part[col], ref[col], rtol=1e-12)
     assert checked > 5 * 24 * 30
+    assert one["funding_rate"].notna().all() and one.filter(like="liqd_").iloc[24:].notna().all().all()
 
 
 # --------------------------------------------------------------------------- no look-ahead
@@ -311,9 +380,10 @@ def test_day_by_day_equals_one_pass():
 def test_no_look_ahead(t_offset):
     k = make_klines(3, seed=8, drop_frac=0.01, empty_hours=(20,))
     liq = make_minute_liquidity(k)
-    funding = make_funding("2024-01-01", 3)
+    funding = make_funding("2024-01-01", 4)
+    daily = make_liquidity_daily("2024-01-01", 4)
     t = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(t_offset)
-    base = F.compute_factor_bars(k, funding=funding, liquidity=liq)
+    base = F.compute_factor_bars(k, funding=funding, liquidity=liq, liquidity_daily=daily)
     known = base["close_time"] <= t
     assert known.any()
     rng = np.random.default_rng(9)
@@ -328,15 +398,23 @@ def test_no_look_ahead(t_offset):
     k2.loc[after, "trade_count"] = 7
     l2 = liq.copy()
     l2.loc[l2["ts"] >= t, l2.columns[1:]] = rng.uniform(-5, 5, ((l2["ts"] >= t).sum(), len(l2.columns) - 1))
-    variants.append((k2, l2))
+    # funding settled at/after t (including exactly at a known bar's close_time) and daily summaries
+    # not complete by t (known_at = day end > t) changed
+    f2 = funding.copy()
+    f2.loc[f2["ts"] >= t, "funding_rate"] = rng.uniform(-1, 1, (f2["ts"] >= t).sum())
+    d2 = daily.copy()
+    late = d2["known_at"] > t
+    d2.loc[late, list(LIQD_KEYS)] = rng.uniform(-5, 5, (late.sum(), len(LIQD_KEYS)))
+    variants.append((k2, l2, f2, d2))
     # 2) everything at/after t deleted, and 3) NaN/inf prices from t on
-    variants.append((k[~after].reset_index(drop=True), liq[liq["ts"] < t]))
+    variants.append((k[~after].reset_index(drop=True), liq[liq["ts"] < t], funding[funding["ts"] < t],
+                     daily[daily["known_at"] <= t]))
     k3 = k.copy()
     k3.loc[after, "close"] = np.nan
     k3.loc[after, "high"] = np.inf
-    variants.append((k3, liq))
-    for kk, ll in variants:
-        other = F.compute_factor_bars(kk, funding=funding, liquidity=ll)
+    variants.append((k3, liq, funding, daily))
+    for kk, ll, ff, dd in variants:
+        other = F.compute_factor_bars(kk, funding=ff, liquidity=ll, liquidity_daily=dd)
         a = base[known].reset_index(drop=True)
         b = other.iloc[: known.sum()].reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
