@@ -222,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
 
     o, h, low, c = (k[col].to_numpy() for col in ("open", "high", "low", "close"))
 
-    def ours_subset():
+    def ours_subset():  # the same outputs as TA-Lib: RSI, ATR, the three bands, MACD line/signal/hist
         K.rsi_wilder(c, 14)
         K.atr_wilder(h, low, c, 14)
-        K.bollinger(c, 20, 2.0)
+        K.bbands(c, 20, 2.0)
         K.macd(c, 12, 26, 9)
 
     def talib_subset():

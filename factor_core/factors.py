@@ -328,9 +328,16 @@ _check_registry()
 
 
 def _ts_ns(values) -> np.ndarray:
-    """int64 nanoseconds since the epoch (UTC) of a datetime-like column; naive values are taken as UTC."""
-    s = pd.Series(values)
-    if not (isinstance(s.dtype, pd.DatetimeTZDtype) or np.issubdtype(s.dtype, np.datetime64)):
+    """int64 nanoseconds since the epoch (UTC) of a datetime-like column; naive values are taken as UTC.
+
+    A ``datetime64[ns]`` / ``datetime64[ns, tz]`` column is returned as a zero-copy int64 view.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    dt = s.dtype
+    if isinstance(dt, pd.DatetimeTZDtype) or (isinstance(dt, np.dtype) and dt.kind == "M"):
+        if getattr(dt, "unit", None) == "ns" or dt == np.dtype("datetime64[ns]"):
+            return s.array.asi8  # epoch ns (UTC for tz-aware columns), no copy
+    else:
         s = pd.to_datetime(s, utc=True)
     arr = s.array
     if getattr(arr, "tz", None) is None:
@@ -349,12 +356,6 @@ def _to_datetime(ns: np.ndarray) -> pd.DatetimeIndex:
 _KLINE_FLOATS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
 
 
-def _log(x: np.ndarray) -> np.ndarray:
-    """NumPy's vectorised log (SIMD); invalid prices give NaN/-inf that the kernel never reads."""
-    with np.errstate(all="ignore"):
-        return np.log(x)
-
-
 def _resample_arrays(klines: pd.DataFrame, bar_ns: int) -> dict[str, np.ndarray]:
     missing = [c for c in ("open_time", *_KLINE_FLOATS, "trade_count") if c not in klines.columns]
     if missing:
@@ -363,14 +364,18 @@ def _resample_arrays(klines: pd.DataFrame, bar_ns: int) -> dict[str, np.ndarray]
     cols = {c: _f64(klines, c) for c in _KLINE_FLOATS}
     tc = klines["trade_count"]
     tc = np.asarray(tc.fillna(0).to_numpy(dtype=np.int64) if tc.hasnans else tc.to_numpy(dtype=np.int64))
-    if not K.is_sorted(ts):
+
+    def run(ts, cols, tc):
+        return K.resample_minutes(
+            ts, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], cols["quote_volume"],
+            tc, cols["taker_buy_volume"], cols["taker_buy_quote_volume"], np.int64(bar_ns))
+
+    try:  # one fused pass over the columns, which also checks that ts is sorted
+        res = run(ts, cols, tc)
+    except ValueError:  # unsorted input: stable sort, then the same pass
         order = np.argsort(ts, kind="stable")
-        ts = ts[order]
-        cols = {c: v[order] for c, v in cols.items()}
-        tc = tc[order]
-    (start, o, h, l, c, v, qv, n_tc, tbv, tbqv, nmin, rv) = K.resample_minutes(
-        ts, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], cols["quote_volume"],
-        tc, cols["taker_buy_volume"], cols["taker_buy_quote_volume"], np.int64(bar_ns), _log(cols["close"]))
+        res = run(ts[order], {name: col[order] for name, col in cols.items()}, tc[order])
+    (start, o, h, l, c, v, qv, n_tc, tbv, tbqv, nmin, rv) = res
     return {
         "ts_ns": start,
         _CLOSE_NS: start + bar_ns,

@@ -26,11 +26,58 @@ Nothing in this module imports pandas or Dagster.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
-from numba import njit
+from llvmlite import ir as llvm_ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 NS_PER_MINUTE = 60_000_000_000
+_IS_LINUX = sys.platform.startswith("linux")
+
+
+# --------------------------------------------------------------------------- allocation
+
+_MADV_HUGEPAGE = 14
+_HUGEPAGE_MIN_BYTES = 4 << 20
+
+
+@intrinsic
+def _madvise(typingctx, addr, length, advice):
+    """``madvise(addr, length, advice)`` from libc (Linux), resolved by name like NRT's own symbols."""
+    if isinstance(addr, types.Integer) and isinstance(length, types.Integer) and isinstance(advice, types.Integer):
+        def codegen(context, builder, signature, args):
+            i8p = llvm_ir.IntType(8).as_pointer()
+            fnty = llvm_ir.FunctionType(llvm_ir.IntType(32), [i8p, llvm_ir.IntType(64), llvm_ir.IntType(32)])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "madvise")
+            a = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64), i8p)
+            n = context.cast(builder, args[1], signature.args[1], types.int64)
+            adv = context.cast(builder, args[2], signature.args[2], types.int32)
+            return builder.call(fn, [a, n, adv])
+        return types.int32(addr, length, advice), codegen
+    return None
+
+
+@njit(cache=True)
+def empty_f64(m):
+    """``np.empty(m)`` whose pages are transparent huge pages when the array is >= 4 MiB.
+
+    NumPy does the same for its own large arrays (``madvise(MADV_HUGEPAGE)``);
+    NRT's ``np.empty`` does not, and first-touch 4 KiB page faults then cost
+    more than the kernels themselves on multi-million-element outputs. Linux
+    only; elsewhere (or if THP is disabled) the advice is a no-op.
+    """
+    a = np.empty(m)
+    nbytes = m * 8
+    if _IS_LINUX and nbytes >= _HUGEPAGE_MIN_BYTES:
+        p = np.int64(a.ctypes.data)
+        lo = (p + 4095) & ~np.int64(4095)
+        hi = (p + nbytes) & ~np.int64(4095)
+        if hi > lo:
+            _madvise(lo, hi - lo, _MADV_HUGEPAGE)
+    return a
 
 
 # --------------------------------------------------------------------------- helpers
@@ -74,16 +121,75 @@ def is_sorted(ts):
 
 # --------------------------------------------------------------------------- resampling
 
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+_DBL_MIN = 2.2250738585072014e-308
 
-@njit(cache=True)
-def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
+
+@intrinsic
+def _f64_to_bits(typingctx, x):
+    """Reinterpret a float64 as int64 (a register move; lets LLVM vectorise ``_log_normal``)."""
+    if isinstance(x, types.Float) and x.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_ir.IntType(64))
+        return types.int64(x), codegen
+    return None
+
+
+@intrinsic
+def _bits_to_f64(typingctx, x):
+    """Reinterpret an int64 as float64."""
+    if isinstance(x, types.Integer) and x.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], llvm_ir.DoubleType())
+        return types.float64(x), codegen
+    return None
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _log_normal(x):
+    """Natural log of a positive *normal* finite float64, branch-free (vectorisable).
+
+    fdlibm / musl ``log`` (argument reduction to [sqrt(2)/2, sqrt(2)), degree-14
+    polynomial in ``s = f / (2 + f)``), error < 1 ulp: agrees with ``math.log``
+    to the last bit or one ulp. Garbage (not an exception) for x <= 0, subnormal,
+    inf or NaN, so callers must only use the result for valid inputs.
+    """
+    u = _f64_to_bits(x)
+    u += np.int64(0x3FF00000 - 0x3FE6A09E) << 32
+    k = (u >> 52) - 0x3FF
+    u = (u & np.int64(0x000FFFFFFFFFFFFF)) + (np.int64(0x3FE6A09E) << 32)
+    f = _bits_to_f64(u) - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    r = t2 + t1
+    dk = float(k)
+    return s * (hfsq + r) + dk * _LN2_LO - hfsq + f + dk * _LN2_HI
+
+
+_RESAMPLE_CHUNK = 1024
+
+
+@njit(cache=True, error_model="numpy")
+def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns):
     """Aggregate 1-minute bars (sorted by open time ``ts``, int64 ns) into bars of ``bar_ns``.
 
     Reference: the pandas reference ``df.resample(freq, label="left", closed="left")``
     with ``open=first, high=max, low=min, close=last`` and sums for the volume
     columns. The bar grid runs from the bar containing ``ts[0]`` to the bar
-    containing ``ts[-1]``, every bar present. ``log_c`` is ``np.log(c)``
-    (precomputed with NumPy's vectorised log; only read where ``c`` is valid).
+    containing ``ts[-1]``, every bar present. Raises ``ValueError`` if ``ts`` is
+    not sorted (the caller sorts and retries: sortedness is checked in the same pass).
 
     Rules:
     * A minute whose open/high/low/close is not finite or not > 0 contributes no
@@ -98,6 +204,11 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
       earlier bar: only past data). The very first valid minute of the input
       uses ``ln(close / open)``.
 
+    One streaming pass over the input columns (each read once, ~80 bytes/row,
+    so the kernel runs near memory bandwidth): the logs of a chunk of closes are
+    computed first by a vectorised loop (``_log_normal``) into a small buffer
+    that stays in L1, then the rows of the chunk are aggregated in order.
+
     Returns ``(bar_start_ns, open, high, low, close, volume, quote_volume,
     trade_count, taker_buy_volume, taker_buy_quote_volume, n_minutes, realized_var)``.
     """
@@ -108,13 +219,15 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
         return ei, e, e.copy(), e.copy(), e.copy(), e.copy(), e.copy(), ei.copy(), e.copy(), e.copy(), ei.copy(), e.copy()
     t0 = (ts[0] // bar_ns) * bar_ns
     nb = ((ts[m - 1] // bar_ns) * bar_ns - t0) // bar_ns + 1
+    if nb < 1:
+        raise ValueError("resample_minutes: ts is not sorted")
     start = np.empty(nb, dtype=np.int64)
     for b in range(nb):
         start[b] = t0 + b * bar_ns
-    bo = np.full(nb, np.nan)
-    bh = np.full(nb, np.nan)
-    bl = np.full(nb, np.nan)
-    bc = np.full(nb, np.nan)
+    bo = np.empty(nb)
+    bh = np.empty(nb)
+    bl = np.empty(nb)
+    bc = np.empty(nb)
     bv = np.zeros(nb)
     bqv = np.zeros(nb)
     btc = np.zeros(nb, dtype=np.int64)
@@ -122,28 +235,62 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
     btbqv = np.zeros(nb)
     nmin = np.zeros(nb, dtype=np.int64)
     rv = np.zeros(nb)
+    lbuf = np.empty(_RESAMPLE_CHUNK)
     have_prev = False
     prev_lc = 0.0
-    i = 0
-    while i < m:
-        b = (ts[i] - t0) // bar_ns
-        end = t0 + (b + 1) * bar_ns
-        j = i
-        while j < m and ts[j] < end:
-            j += 1
-        # local accumulators (registers), flushed once per bar
-        sv = 0.0
-        sqv = 0.0
-        stbv = 0.0
-        stbqv = 0.0
-        stc = 0
-        k = 0
-        fo = np.nan
-        hi = -np.inf
-        lo = np.inf
-        lc_last = np.nan
-        srv = 0.0
-        for r in range(i, j):
+    prev_t = ts[0]
+    # state of the current bar
+    b = -1
+    end = t0  # first row opens bar 0
+    sv = 0.0
+    sqv = 0.0
+    stbv = 0.0
+    stbqv = 0.0
+    stc = 0
+    k = 0
+    fo = 0.0
+    hi = 0.0
+    lo = 0.0
+    cl = 0.0
+    srv = 0.0
+    for a in range(0, m, _RESAMPLE_CHUNK):
+        z = min(m, a + _RESAMPLE_CHUNK)
+        seg = c[a:z]
+        for r in range(seg.size):  # vectorised (no branches, no calls, zero-based index)
+            lbuf[r] = _log_normal(seg[r])
+        for r in range(a, z):
+            t = ts[r]
+            if t < prev_t:
+                raise ValueError("resample_minutes: ts is not sorted")
+            prev_t = t
+            if t >= end:
+                if b >= 0:
+                    bv[b] = sv
+                    bqv[b] = sqv
+                    btbv[b] = stbv
+                    btbqv[b] = stbqv
+                    btc[b] = stc
+                    nmin[b] = k
+                    rv[b] = srv
+                    bo[b] = fo
+                    bh[b] = hi
+                    bl[b] = lo
+                    bc[b] = cl
+                b = (t - t0) // bar_ns
+                if b >= nb:
+                    raise ValueError("resample_minutes: ts is not sorted")
+                end = t0 + (b + 1) * bar_ns
+                sv = 0.0
+                sqv = 0.0
+                stbv = 0.0
+                stbqv = 0.0
+                stc = 0
+                k = 0
+                fo = np.nan
+                hi = -np.inf
+                lo = np.inf
+                cl = np.nan
+                srv = 0.0
             x = v[r]
             sv += x if np.isfinite(x) else 0.0
             x = qv[r]
@@ -167,7 +314,7 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
                 hi = hr
             if lr < lo:
                 lo = lr
-            lc = log_c[r]
+            lc = lbuf[r - a] if ci >= _DBL_MIN else math.log(ci)
             if have_prev:
                 d = lc - prev_lc
             else:
@@ -175,30 +322,29 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns, log_c):
                 have_prev = True
             srv += d * d
             prev_lc = lc
-            lc_last = ci
+            cl = ci
             k += 1
-        bv[b] = sv
-        bqv[b] = sqv
-        btbv[b] = stbv
-        btbqv[b] = stbqv
-        btc[b] = stc
-        nmin[b] = k
-        rv[b] = srv
-        if k > 0:
-            bo[b] = fo
-            bh[b] = hi
-            bl[b] = lo
-            bc[b] = lc_last
-        i = j
+    bv[b] = sv
+    bqv[b] = sqv
+    btbv[b] = stbv
+    btbqv[b] = stbqv
+    btc[b] = stc
+    nmin[b] = k
+    rv[b] = srv
+    bo[b] = fo
+    bh[b] = hi
+    bl[b] = lo
+    bc[b] = cl
+    # bars never visited (no input row) and bars without a valid minute: forward fill
     last = np.nan
-    for b in range(nb):
-        if nmin[b] == 0:
-            bo[b] = last
-            bh[b] = last
-            bl[b] = last
-            bc[b] = last
+    for j in range(nb):
+        if nmin[j] == 0:
+            bo[j] = last
+            bh[j] = last
+            bl[j] = last
+            bc[j] = last
         else:
-            last = bc[b]
+            last = bc[j]
     return start, bo, bh, bl, bc, bv, bqv, btc, btbv, btbqv, nmin, rv
 
 
@@ -712,7 +858,7 @@ def sma_talib(x, n):
     return out
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def ema_talib(x, n):
     """Numba equivalent of ``talib.EMA(x, timeperiod=n)`` (default compatibility, no unstable period).
 
@@ -722,7 +868,7 @@ def ema_talib(x, n):
     are skipped like the TA-Lib wrapper does; an interior NaN propagates.
     """
     m = x.size
-    out = np.empty(m)
+    out = empty_f64(m)
     s0 = first_finite(x)
     if n < 1 or m - s0 < n:
         out[:] = np.nan
@@ -740,7 +886,7 @@ def ema_talib(x, n):
     return out
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def macd(close, fast, slow, signal):
     """MACD as the contract defines it: ``ema_talib(close, fast) - ema_talib(close, slow)``,
     signal = ``ema_talib(macd_line, signal)`` (SMA-seeded over the first ``signal``
@@ -752,9 +898,9 @@ def macd(close, fast, slow, signal):
     Returns ``(line, signal, hist)``; requires ``fast <= slow``.
     """
     m = close.size
-    line = np.empty(m)
-    sig = np.empty(m)
-    hist = np.empty(m)
+    line = empty_f64(m)
+    sig = empty_f64(m)
+    hist = empty_f64(m)
     s0 = first_finite(close)
     first_line = s0 + slow - 1
     first_sig = first_line + signal - 1
@@ -778,31 +924,37 @@ def macd(close, fast, slow, signal):
     es = ts_ / slow
     line[first_line] = ef - es
     tg = line[first_line]
-    eg = 0.0
-    for i in range(first_line + 1, m):
+    # bars first_line+1 .. first_sig: the line only, summing the signal's seed
+    for i in range(first_line + 1, min(m, first_sig + 1)):
         x = close[i]
         ef = (x - ef) * kf + ef
         es = (x - es) * ks + es
         v = ef - es
         line[i] = v
-        if i < first_sig:
-            tg += v
-        elif i == first_sig:
-            tg += v
-            eg = tg / signal
-            sig[i] = eg
-            hist[i] = v - eg
+        tg += v
+    eg = 0.0
+    if first_sig < m:
+        if first_sig == first_line:  # signal == 1
+            sig[first_sig] = line[first_sig]
+            hist[first_sig] = 0.0
         else:
-            eg = (v - eg) * kg + eg
-            sig[i] = eg
-            hist[i] = v - eg
-    if first_sig == first_line and first_sig < m:  # signal == 1
-        sig[first_sig] = line[first_sig]
-        hist[first_sig] = 0.0
+            eg = tg / signal
+            sig[first_sig] = eg
+            hist[first_sig] = line[first_sig] - eg
+    # steady state: no branches
+    for i in range(first_sig + 1, m):
+        x = close[i]
+        ef = (x - ef) * kf + ef
+        es = (x - es) * ks + es
+        v = ef - es
+        eg = (v - eg) * kg + eg
+        line[i] = v
+        sig[i] = eg
+        hist[i] = v - eg
     return line, sig, hist
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def rsi_wilder(close, n):
     """Numba equivalent of ``talib.RSI(close, timeperiod=n)`` — Wilder smoothing.
 
@@ -816,7 +968,7 @@ def rsi_wilder(close, n):
     A non-finite close after the start makes the state NaN from there on.
     """
     m = close.size
-    out = np.empty(m)
+    out = empty_f64(m)
     s0 = first_finite(close)
     if n < 1 or m - s0 <= n:
         out[:] = np.nan
@@ -876,7 +1028,7 @@ def true_range(high, low, close):
     return out
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def atr_wilder(high, low, close, n):
     """Numba equivalent of ``talib.ATR(high, low, close, timeperiod=n)`` — Wilder's ATR.
 
@@ -885,7 +1037,7 @@ def atr_wilder(high, low, close, n):
     ``* (1/n)``). True range fused in the same pass.
     """
     m = close.size
-    out = np.empty(m)
+    out = empty_f64(m)
     s0 = first_finite3(high, low, close)
     if n < 1 or m - s0 <= n:
         out[:] = np.nan
@@ -913,39 +1065,112 @@ def atr_wilder(high, low, close, n):
     return out
 
 
-@njit(cache=True)
-def bollinger(close, n, k):
-    """Bollinger bands: ``mid = SMA(n)``, ``upper/lower = mid ± k * population std (ddof=0)``.
+@njit(cache=True, error_model="numpy")
+def bbands(close, n, k):
+    """Bollinger bands only: ``(upper, mid, lower)`` in ``talib.BBANDS`` order.
 
-    Same definition as ``talib.BBANDS(close, n, k, k, matype=0)``; one fused
-    pass of shifted running moments (``_moments_into``), so a flat window has
-    ``upper == lower == mid`` exactly, as in TA-Lib.
-    Also returns ``position = (close - lower) / (upper - lower)`` (0 at the lower,
-    1 at the upper band, NaN if the bands coincide) and ``width = (upper - lower) / mid``.
-    Returns ``(mid, upper, lower, position, width)``.
+    ``mid = SMA(n)``, ``upper/lower = mid ± k * population std (ddof=0)``; same
+    definition and output as ``talib.BBANDS(close, n, k, k, matype=0)``. One
+    pass of shifted running moments, exactly the algorithm of ``_moments_into``
+    (sums of ``d = x - K`` and ``d**2`` around the value ``K`` at the last
+    re-synchronisation, rebuilt every ``16 n`` steps, when the sum of squares
+    collapses by > 1e3 in one step or when the variance cancels below 1e-9 of
+    the mean square), so a flat window has ``upper == lower == mid`` exactly, as
+    in TA-Lib, and price level costs no precision. ``/ n`` is a multiplication
+    by ``1 / n`` (within an ulp). A window holding a NaN gives NaN.
     """
     m = close.size
-    mid = np.empty(m)
-    sd = np.empty(m)
-    up = np.empty(m)
-    lo = np.empty(m)
+    up = empty_f64(m)
+    mid = empty_f64(m)
+    lo = empty_f64(m)
+    if n < 1:
+        up[:] = np.nan
+        mid[:] = np.nan
+        lo[:] = np.nan
+        return up, mid, lo
+    inv = 1.0 / n
+    resync_every = 16 * n
+    K = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    bad = 0
+    countdown = resync_every
+    for i in range(m):
+        countdown -= 1
+        xi = close[i]
+        if np.isfinite(xi):
+            d = xi - K
+            s1 += d
+            s2 += d * d
+        else:
+            bad += 1
+        rebuild = False
+        if i >= n:
+            xo = close[i - n]
+            if np.isfinite(xo):
+                d = xo - K
+                before = s2
+                s1 -= d
+                s2 -= d * d
+                rebuild = s2 < 1e-3 * before
+            else:
+                bad -= 1
+        if i < n - 1 or bad > 0:
+            up[i] = np.nan
+            mid[i] = np.nan
+            lo[i] = np.nan
+            continue
+        q = s1 * inv
+        num = s2 - s1 * q
+        if rebuild or countdown <= 0 or num <= 1e-9 * s2:
+            countdown = resync_every
+            K = xi
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(i - n + 1, i + 1):
+                d = close[j] - K
+                s1 += d
+                s2 += d * d
+            q = s1 * inv
+            num = s2 - s1 * q
+        if num < 0.0:
+            num = 0.0
+        mu = K + q
+        dev = k * math.sqrt(num * inv)
+        up[i] = mu + dev
+        mid[i] = mu
+        lo[i] = mu - dev
+    return up, mid, lo
+
+
+@njit(cache=True, error_model="numpy")
+def bb_position_width(close, upper, lower, mid):
+    """``position = (close - lower) / (upper - lower)`` (0 at the lower, 1 at the upper band, NaN if
+    the bands coincide) and ``width = (upper - lower) / mid`` (NaN if ``mid == 0``)."""
+    m = close.size
     pos = np.empty(m)
     wid = np.empty(m)
-    if n < 1:
-        for a in (mid, up, lo, pos, wid):
-            a[:] = np.nan
-        return mid, up, lo, pos, wid
-    _moments_into(close, n, 0, mid, sd, 16 * n)
     for i in range(m):
-        mu = mid[i]
-        d = k * sd[i]
-        u = mu + d
-        l = mu - d
-        up[i] = u
-        lo[i] = l
+        u = upper[i]
+        l = lower[i]
         w = u - l
+        mu = mid[i]
         pos[i] = (close[i] - l) / w if w > 0.0 else np.nan
         wid[i] = w / mu if mu != 0.0 else np.nan
+    return pos, wid
+
+
+@njit(cache=True)
+def bollinger(close, n, k):
+    """Bollinger bands plus derived columns: ``bbands`` then ``bb_position_width``.
+
+    ``mid = SMA(n)``, ``upper/lower = mid ± k * population std (ddof=0)`` (as
+    ``talib.BBANDS(close, n, k, k, matype=0)``), ``position = (close - lower) /
+    (upper - lower)`` (NaN if the bands coincide) and ``width = (upper - lower) / mid``.
+    Returns ``(mid, upper, lower, position, width)``.
+    """
+    up, mid, lo = bbands(close, n, k)
+    pos, wid = bb_position_width(close, up, lo, mid)
     return mid, up, lo, pos, wid
 
 

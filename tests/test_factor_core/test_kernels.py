@@ -305,7 +305,7 @@ def test_resample_minutes_matches_pandas():
     o, h, low, c, v = ohlcv(n, seed=16, vol=1e-3)
     tc = rng.integers(0, 50, n)
     ts, o, h, low, c, v, tc = ts[keep], o[keep], h[keep], low[keep], c[keep], v[keep], tc[keep]
-    res = K.resample_minutes(ts, o, h, low, c, v, v * c, tc, v / 2, v * c / 2, np.int64(3600 * 10**9), np.log(c))
+    res = K.resample_minutes(ts, o, h, low, c, v, v * c, tc, v / 2, v * c / 2, np.int64(3600 * 10**9))
     start, bo, bh, bl, bc, bv, bqv, btc, _, _, nmin, rv = res
     df = pd.DataFrame({"o": o, "h": h, "l": low, "c": c, "v": v, "tc": tc,
                        "lr": np.log(c / np.r_[o[0], c[:-1]])},
