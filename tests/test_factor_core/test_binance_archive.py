@@ -431,3 +431,153 @@ def test_urls_from_env():
     urls = urls_from_env({"BINANCE_ARCHIVE_URL": "http://127.0.0.1:9/", "BINANCE_API_URL": "http://a",
                           "BINANCE_FAPI_URL": ""})
     assert (urls.archive, urls.api, urls.fapi) == ("http://127.0.0.1:9", "http://a", "https://fapi.binance.com")
+
+
+# --------------------------------------------------------------------------- streamed inflate
+
+
+def _agg_zip(rows, *, header=False, level=6):
+    name = f"STRMUSDT-aggTrades-{DAY}"
+    csv = agg_trades_csv(rows, header=header)
+    return csv, make_zip(f"{name}.csv", csv, level=level)
+
+
+def _patch_directory(data: bytes, *, crc: int | None = None, size: int | None = None) -> bytes:
+    """Rewrite the CRC-32 / uncompressed size of the only member in both headers."""
+    buf = bytearray(data)
+    for sig, crc_off in ((b"PK\x03\x04", 14), (b"PK\x01\x02", 16)):
+        at = buf.find(sig)
+        if crc is not None:
+            buf[at + crc_off : at + crc_off + 4] = crc.to_bytes(4, "little")
+        if size is not None:
+            buf[at + crc_off + 8 : at + crc_off + 12] = size.to_bytes(4, "little")
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("header", [False, True])
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("block_size", [4096, 1 << 20])
+def test_parse_zip_streamed_equals_whole_file(header, threads, block_size):
+    rows = agg_trade_rows(DAY, n=5000, seed=11)
+    csv, data = _agg_zip(rows, header=header)
+    assert len(csv) > 40 * 4096  # many blocks, many inflate steps
+    t = archive.parse_zip(data, "aggTrades", source="s.zip", day=DAY, use_threads=threads,
+                          block_size=block_size)
+    ref = parse_csv(csv, "aggTrades", source="s.zip", day=DAY, use_threads=False)
+    assert t.equals(ref) and t.schema.equals(TRADES)
+    assert t.column("trade_id").to_pylist() == [int(r[0]) for r in rows]
+    assert t.column("price").to_pylist() == [float(r[1]) for r in rows]
+    assert t.column("is_buyer_maker").to_pylist() == [r[6] == "True" for r in rows]
+    assert parse_info(t)["rows_read"] == "5000" and parse_info(t)["header"] == str(header)
+
+
+def test_member_reader_returns_exact_bytes_for_any_read_size():
+    csv, data = _agg_zip(agg_trade_rows(DAY, n=3000, seed=3), level=9)
+    for size in (1, 7, 4096, 65536, 1 << 20, -1):
+        info, stored, raw = archive._open_member(data, "m.zip")
+        assert stored is None
+        reader = archive._MemberReader(raw, info, "m.zip")
+        assert csv.startswith(reader.peek(10))
+        pieces = []
+        while chunk := reader.read(size):
+            assert size < 0 or len(chunk) <= size
+            pieces.append(chunk)
+        assert b"".join(pieces) == csv and reader.done and reader.error is None
+        assert archive.read_zip_member(data, source="m.zip") == (info.filename, csv)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+def test_streamed_crc_and_size_mismatch_are_corrupt_archive(threads):
+    csv, data = _agg_zip(agg_trade_rows(DAY, n=3000))
+    bad_crc = _patch_directory(data, crc=(zipfile.crc32(csv) ^ 1))
+    with pytest.raises(CorruptArchive, match="bad CRC-32"):
+        archive.parse_zip(bad_crc, "aggTrades", source="c.zip", day=DAY, use_threads=threads)
+    for size, what in ((len(csv) + 10, "inflates to"), (len(csv) - 10, "inflates beyond")):
+        bad_size = _patch_directory(data, size=size)
+        with pytest.raises(CorruptArchive, match=what) as ei:
+            archive.parse_zip(bad_size, "aggTrades", source="c.zip", day=DAY, use_threads=threads,
+                              block_size=4096)
+        assert "c.zip" in str(ei.value)
+
+
+@pytest.mark.parametrize("where", [0.2, 0.5, 0.9])
+def test_streamed_bitflip_is_corrupt_archive_not_parse_error(where):
+    _, data = _agg_zip(agg_trade_rows(DAY, n=5000, seed=2))
+    start = data.index(b"PK\x03\x04") + 30 + len(f"STRMUSDT-aggTrades-{DAY}.csv")
+    end = data.index(b"PK\x01\x02")
+    i = start + int((end - start) * where)
+    flipped = data[:i] + bytes([data[i] ^ 0x55]) + data[i + 1:]
+    for threads in (False, True):
+        with pytest.raises(CorruptArchive, match="b.zip"):
+            archive.parse_zip(flipped, "aggTrades", source="b.zip", day=DAY,
+                              use_threads=threads, block_size=4096)
+
+
+def test_truncated_deflate_stream_is_corrupt_archive():
+    _, data = _agg_zip(agg_trade_rows(DAY, n=3000))
+    info, _, raw = archive._open_member(data, "t.zip")
+    reader = archive._MemberReader(raw[: len(raw) // 2], info, "t.zip")
+    with pytest.raises(CorruptArchive, match="ends early"):
+        reader.drain()
+    assert isinstance(reader.error, CorruptArchive)
+
+
+def test_streamed_errors_keep_line_numbers():
+    rows = agg_trade_rows(DAY, n=4000)
+    rows[3210][2] = "1.2.3"
+    _, data = _agg_zip(rows)
+    for threads in (False, True):
+        with pytest.raises(ParseError) as ei:
+            archive.parse_zip(data, "aggTrades", source="l.zip", day=DAY, use_threads=threads,
+                              block_size=4096)
+        assert (ei.value.line, ei.value.column, ei.value.value) == (3211, "qty", "1.2.3")
+
+
+def test_whitespace_only_and_stored_members():
+    data = make_zip(f"WSUSDT-aggTrades-{DAY}.csv", b"\n \n\n")
+    with pytest.raises(ParseError, match="no data rows"):
+        archive.parse_zip(data, "aggTrades", source="w.zip", day=DAY)
+    csv = agg_trades_csv(agg_trade_rows(DAY, n=500))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"WSUSDT-aggTrades-{DAY}.csv", csv)
+    stored = archive.parse_zip(buf.getvalue(), "aggTrades", source="s.zip", day=DAY)
+    assert stored.equals(parse_csv(csv, "aggTrades", source="s.zip", day=DAY))
+
+
+def test_quoted_fields_still_parse():
+    rows = agg_trade_rows(DAY, n=300)
+    quoted = [[f'"{v}"' if j in (1, 6) else v for j, v in enumerate(r)] for r in rows]
+    plain = parse_csv(agg_trades_csv(rows), "aggTrades", source="q.zip", day=DAY)
+    for header in (False, True):
+        csv = agg_trades_csv(quoted, header=header)
+        t = archive.parse_zip(make_zip(f"QUSDT-aggTrades-{DAY}.csv", csv), "aggTrades",
+                              source="q.zip", day=DAY)
+        assert t.select(TRADES.names).equals(plain.select(TRADES.names))
+
+
+@pytest.mark.parametrize("problem", ["nan", "inf", "out_of_day", "unsorted", "dup", "mixed_unit"])
+def test_fast_path_hands_anomalies_to_the_checked_path(problem):
+    rows = agg_trade_rows(DAY, n=400)
+    if problem == "nan":
+        rows[123][1] = "nan"
+    elif problem == "inf":
+        rows[123][2] = "inf"
+    elif problem == "out_of_day":
+        rows[399][5] = str(int(rows[399][5]) + 86_400_000)
+    elif problem == "unsorted":
+        rows[10], rows[11] = rows[11], rows[10]
+    elif problem == "dup":
+        rows.insert(200, list(rows[199]))
+    else:
+        rows[50][5] = str(int(rows[50][5]) * 1000)
+    _, data = _agg_zip(rows)
+    if problem in ("unsorted", "dup"):
+        t = archive.parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
+        ids = t.column("trade_id").to_pylist()
+        assert ids == sorted(set(ids)) and len(ids) == 400
+        assert parse_info(t)["duplicates_dropped"] == ("1" if problem == "dup" else "0")
+        return
+    with pytest.raises(ParseError) as ei:
+        archive.parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
+    assert ei.value.line == {"nan": 124, "inf": 124, "out_of_day": 400, "mixed_unit": 51}[problem]
