@@ -32,6 +32,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from factor_core.columns import ts_ns as _ts_ns
 from factor_core import kernels as K
 
 BAR_FREQ = "1h"
@@ -325,24 +326,6 @@ _check_registry()
 
 
 # --------------------------------------------------------------------------- input conversion
-
-
-def _ts_ns(values) -> np.ndarray:
-    """int64 nanoseconds since the epoch (UTC) of a datetime-like column; naive values are taken as UTC.
-
-    A ``datetime64[ns]`` / ``datetime64[ns, tz]`` column is returned as a zero-copy int64 view.
-    """
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    dt = s.dtype
-    if isinstance(dt, pd.DatetimeTZDtype) or (isinstance(dt, np.dtype) and dt.kind == "M"):
-        if getattr(dt, "unit", None) == "ns" or dt == np.dtype("datetime64[ns]"):
-            return s.array.asi8  # epoch ns (UTC for tz-aware columns), no copy
-    else:
-        s = pd.to_datetime(s, utc=True)
-    arr = s.array
-    if getattr(arr, "tz", None) is None:
-        arr = arr.tz_localize("UTC")
-    return np.asarray(arr.as_unit("ns").asi8, dtype=np.int64)
 
 
 def _f64(df: pd.DataFrame, col: str) -> np.ndarray:

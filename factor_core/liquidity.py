@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from factor_core.columns import ts_ns as _ts_ns
 from factor_core import kernels as K
 
 NS_MIN = 60_000_000_000
@@ -71,18 +72,6 @@ DAILY_KEYS: tuple[str, ...] = (
     "n_trades",
     "quote_volume",
 )
-
-
-def _ts_ns(values) -> np.ndarray:
-    s = pd.Series(values)
-    if len(s) == 0:
-        return np.empty(0, dtype=np.int64)
-    if not (isinstance(s.dtype, pd.DatetimeTZDtype) or np.issubdtype(s.dtype, np.datetime64)):
-        s = pd.to_datetime(s, utc=True)
-    a = s.array
-    if getattr(a, "tz", None) is None:
-        a = a.tz_localize("UTC")
-    return np.asarray(a.as_unit("ns").asi8, dtype=np.int64)
 
 
 def _f64(df: pd.DataFrame, col: str) -> np.ndarray:
