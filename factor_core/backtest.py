@@ -119,6 +119,7 @@ def summarize(daily: pd.DataFrame, periods_per_year: int = HOURS_PER_YEAR) -> pd
     equity = np.cumprod(1.0 + net)
     drawdown = equity / np.maximum.accumulate(equity) - 1.0
     ic = daily["ic"].dropna()
+    traded = (daily["n_symbols"] >= 2).to_numpy() if "n_symbols" in daily.columns else np.ones(net.size, bool)
     std = net.std(ddof=1) if net.size > 1 else np.nan
     ic_std = ic.std(ddof=1) if len(ic) > 1 else np.nan
     metrics = {
@@ -130,7 +131,9 @@ def summarize(daily: pd.DataFrame, periods_per_year: int = HOURS_PER_YEAR) -> pd
         "annual_volatility": float(std * np.sqrt(periods_per_year)),
         "sharpe": float(net.mean() / std * np.sqrt(periods_per_year)) if std and std > 0 else np.nan,
         "max_drawdown": float(drawdown.min()),
-        "hit_rate": float((net > 0).mean()),
+        # Warm-up bars without a score hold no position: they are not "losing" bars.
+        "periods_traded": float(traded.sum()),
+        "hit_rate": float((net[traded] > 0).mean()) if traded.any() else np.nan,
         "mean_turnover": float(daily["turnover"].mean()),
         "total_cost": float(daily["cost"].sum()),
         "mean_ic": float(ic.mean()) if len(ic) else np.nan,

@@ -91,6 +91,7 @@ def test_summary_metrics_match_hand_computation():
             "turnover": [2.0, 0.0, 2.0, 0.0],
             "cost": [0.001, 0.0, 0.001, 0.0],
             "ic": [0.1, np.nan, 0.3, 0.2],
+            "n_symbols": [5, 5, 5, 0],
             "q1_return": [0.0, 0.0, 0.0, 0.0],
         }
     )
@@ -98,7 +99,8 @@ def test_summary_metrics_match_hand_computation():
     assert stats["total_return"] == pytest.approx(1.01 * 0.98 * 1.03 - 1)
     assert stats["max_drawdown"] == pytest.approx(-0.02)
     assert stats["mean_ic"] == pytest.approx(0.2)
-    assert stats["hit_rate"] == pytest.approx(0.5)
+    assert stats["periods_traded"] == 3
+    assert stats["hit_rate"] == pytest.approx(2 / 3)  # the bar without positions is not a loss
     assert stats["total_cost"] == pytest.approx(0.002)
     net = np.array([0.01, -0.02, 0.03, 0.0])
     assert stats["sharpe"] == pytest.approx(net.mean() / net.std(ddof=1) * 10)
