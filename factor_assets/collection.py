@@ -29,7 +29,8 @@ from factor_core.binance.source import collect_book_snapshots
 from partitions import SYMBOLS_PARTITION_NAME
 from resources.market_data import MarketDataSource
 
-COLLECTING = settings.get("MARKET_DATA_SOURCE") == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
+LIVE_SOURCE = settings.get("MARKET_DATA_SOURCE") == "binance"
+COLLECTING = LIVE_SOURCE and settings.get("BINANCE_BOOK_SOURCE") == "collector"
 PER_SYMBOL_DAILY_ASSETS = [
     "raw_klines", "raw_trades", "raw_book", "raw_funding", "liquidity_metrics", "liquidity_daily", "factor_bars",
 ]
@@ -73,7 +74,8 @@ def day_range_run_request(day: dt.date, symbols: list[str], assets: list[str]) -
     cron_schedule="30 2 * * *",  # archive files of day D appear during D+1; REST fills any gap
     execution_timezone="UTC",
     target=PER_SYMBOL_DAILY_ASSETS,
-    default_status=DefaultScheduleStatus.STOPPED,
+    # On with real data (it also closes the collector's day); the simulator needs no daily feed.
+    default_status=DefaultScheduleStatus.RUNNING if LIVE_SOURCE else DefaultScheduleStatus.STOPPED,
     description="Ingests the previous UTC day for every registered symbol, through the factor bars, in one run.",
 )
 def daily_ingestion_schedule(context: ScheduleEvaluationContext):
