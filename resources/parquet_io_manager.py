@@ -10,7 +10,6 @@ on load they are added back as string columns, and on store a frame that
 spans several partitions is split by them.
 """
 
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -183,7 +182,7 @@ class ParquetIOManager(ConfigurableIOManager):
                 if allow_missing:
                     continue
                 raise PartitionDataError(
-                    f"input {context.name!r}: partition {dims or '(unpartitioned)'} of asset "
+                    f"input {context.name!r}: partition {partition_label(dims) or '(unpartitioned)'} of asset "
                     f"{'/'.join(asset_path)} has not been materialized (no file at {path})"
                 )
             table = read_partition(path, dims)
@@ -199,9 +198,3 @@ class ParquetIOManager(ConfigurableIOManager):
             return pd.DataFrame()
         return pa.concat_tables(tables, promote_options="default").to_pandas()
 
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """The exact bytes the IO manager would store for ``frame`` (used to prove determinism)."""
-    buffer = io.BytesIO()
-    _parquet_writer(pa.Table.from_pandas(frame, preserve_index=False))(buffer)
-    return buffer.getvalue()
