@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing: retry policy with exponential backoff and full jitter."""
+"""Shared HTTP plumbing: a borrowed-or-owned session, and the retry policy (exponential backoff, full jitter)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,33 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     ConnectionResetError,
 )
+
+
+class OwnedSession:
+    """Async context manager over an aiohttp session the caller passed in, or one this client owns.
+
+    Subclasses set ``_session`` (None unless borrowed), ``_owns_session`` and
+    ``_session_timeout`` in their ``__init__``.
+    """
+
+    _session: aiohttp.ClientSession | None
+    _owns_session: bool
+    _session_timeout: aiohttp.ClientTimeout
+
+    async def __aenter__(self):
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._session_timeout)
+            self._owns_session = True
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+            self._owns_session = False
 
 
 @dataclass

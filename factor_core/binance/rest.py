@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from factor_core.schemas import BOOK, FUNDING, TS, validate_symbol
 
-from ._http import RETRYABLE_EXCEPTIONS, RetryPolicy, Sleep, describe_exception, snippet
+from ._http import RETRYABLE_EXCEPTIONS, OwnedSession, RetryPolicy, Sleep, describe_exception, snippet
 from .archive import _as_date, _build_klines, _Ctx, epoch_to_utc_ns
 from .errors import (
     ApiError,
@@ -165,7 +165,7 @@ def _retry_after(resp: aiohttp.ClientResponse, default: float) -> float:
         return default
 
 
-class RestClient:
+class RestClient(OwnedSession):
     """Async client for the public spot and USD-M futures REST endpoints.
 
     Use as ``async with RestClient(api_url=..., fapi_url=...) as client`` (owns
@@ -195,6 +195,7 @@ class RestClient:
         self.max_wait_s = max_wait_s
         self.retry = retry or RetryPolicy()
         self.timeout = timeout or aiohttp.ClientTimeout(total=60, connect=10, sock_read=30)
+        self._session_timeout = self.timeout
         self.clock = clock
         self._sleep = sleep
         self.limiters = dict(limiters or {})
@@ -202,21 +203,6 @@ class RestClient:
             self.api_url, WeightLimiter(weight_limit, safety_margin=safety_margin, clock=clock))
         self.limiters.setdefault(
             self.fapi_url, WeightLimiter(fapi_weight_limit, safety_margin=safety_margin, clock=clock))
-
-    async def __aenter__(self) -> "RestClient":
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-            self._owns_session = True
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-            self._owns_session = False
 
     # ------------------------------------------------------------------ core request
     async def request(self, base_url: str, path: str, params: dict[str, Any] | None = None,
