@@ -74,11 +74,25 @@ FUNDING = pa.schema(
     ]
 )
 
+#: Top of book: one row per change of the best bid or ask (Binance ``bookTicker``,
+#: Tardis ``quotes``, the simulator's quote stream). ``ts`` is when the new
+#: quote took effect; it is in force until the next row's ``ts``.
+QUOTES = pa.schema(
+    [
+        ("ts", TS),
+        ("bid_price", pa.float64()),
+        ("bid_qty", pa.float64()),  # base units
+        ("ask_price", pa.float64()),
+        ("ask_qty", pa.float64()),  # base units
+    ]
+)
+
 RAW_SCHEMAS: dict[str, pa.Schema] = {
     "raw_klines": KLINES,
     "raw_trades": TRADES,
     "raw_book": BOOK,
     "raw_funding": FUNDING,
+    "raw_quotes": QUOTES,
 }
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}$")
