@@ -27,7 +27,7 @@ from dagster import (
 from factor_core import settings
 from factor_core.binance.source import collect_book_snapshots
 from partitions import SYMBOLS_PARTITION_NAME
-from resources.market_data import MarketDataSource
+from resources.market_data import MarketDataResource
 
 LIVE_SOURCE = settings.get("MARKET_DATA_SOURCE") == "binance"
 COLLECTING = LIVE_SOURCE and settings.get("BINANCE_BOOK_SOURCE") == "collector"
@@ -41,16 +41,16 @@ PER_SYMBOL_DAILY_ASSETS = [
     default_status=DefaultSensorStatus.RUNNING if COLLECTING else DefaultSensorStatus.STOPPED,
     description="Snapshots the top of every registered symbol's spot order book into the raw_book landing area.",
 )
-def book_snapshot_sensor(context: SensorEvaluationContext, market_data: MarketDataSource):
+def book_snapshot_sensor(context: SensorEvaluationContext, market_data: MarketDataResource):
     symbols = context.instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
     if not symbols:
         return SkipReason("no symbols registered")
     results = collect_book_snapshots(
-        market_data.binance_api_url,
+        market_data.api_url,
         list(symbols),
-        levels=settings.get_int("BOOK_SNAPSHOT_LEVELS"),
-        landing_root=market_data.landing_root,
-        max_wait_s=min(market_data.binance_max_wait_s, market_data.book_interval_s / 2),
+        levels=market_data.book_levels,
+        landing_root=market_data.collector_root,
+        max_wait_s=min(market_data.max_wait_s, market_data.book_interval_s / 2),
     )
     failed = {s: r for s, r in results.items() if isinstance(r, BaseException)}
     for symbol, error in failed.items():

@@ -1,7 +1,9 @@
 """The code location: every asset, resource, sensor, schedule and executor of factor-pipeline, assembled here.
 
 Nothing is registered by side effect; this module is what `dagster dev`,
-`dagster asset materialize -m factor_assets` and workspace.yaml load.
+`dagster asset materialize -m factor_assets` and workspace.yaml load. The
+environment is read here (through ``factor_core.settings``) and nowhere else
+in the Dagster layer: resources receive plain values.
 """
 
 from __future__ import annotations
@@ -10,39 +12,51 @@ from pathlib import Path
 
 from dagster import Definitions, multiprocess_executor
 
+from factor_assets.automation import AUTOMATION_SENSOR
 from factor_assets.backtest import BACKTEST_ASSETS
+from factor_assets.collection import COLLECTION_SCHEDULES, COLLECTION_SENSORS
 from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
-from factor_assets.collection import COLLECTION_SCHEDULES, COLLECTION_SENSORS
-from factor_assets.raw import RAW_ASSETS
+from factor_assets.raw import build_raw_assets
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS
 from factor_core import settings
-from resources.market_data import MarketDataSource
-from resources.parquet_io_manager import ParquetIOManager
+from resources.market_data import BinanceMarketData, MarketDataResource, SyntheticMarketData
+from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
 
-def build_resources() -> dict:
+def market_data_resource(source: str, data_root: str) -> MarketDataResource:
+    if source == "synthetic":
+        return SyntheticMarketData(
+            seed=settings.get_int("SIM_SEED"),
+            signal_ic=settings.get_float("SIM_SIGNAL_IC"),
+            trades_per_minute=settings.get_float("SIM_TRADES_PER_MINUTE"),
+        )
+    if source == "binance":
+        return BinanceMarketData(
+            archive_url=settings.get("BINANCE_ARCHIVE_URL"),
+            api_url=settings.get("BINANCE_API_URL"),
+            fapi_url=settings.get("BINANCE_FAPI_URL"),
+            book_source=settings.get("BINANCE_BOOK_SOURCE"),
+            max_wait_s=settings.get_float("BINANCE_MAX_WAIT_S"),
+            book_interval_s=settings.get_int("BOOK_SNAPSHOT_INTERVAL_S"),
+            book_levels=settings.get_int("BOOK_SNAPSHOT_LEVELS"),
+            collector_root=str(Path(data_root) / "_landing"),
+        )
+    raise ValueError(f"MARKET_DATA_SOURCE={source!r}: expected one of synthetic, binance")
+
+
+def build_resources(source: str) -> dict:
     data_root = settings.get("FACTOR_DATA_ROOT")
     warehouse = DuckDBWarehouse(data_root=data_root)
+    partition_store = PartitionStoreResource(root=data_root)
     return {
-        "parquet_io_manager": ParquetIOManager(root=data_root),
+        "partition_store": partition_store,
+        "parquet_io_manager": ParquetIOManager(partitions=partition_store),
         "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
         "warehouse": warehouse,
-        "market_data": MarketDataSource(
-            source=settings.get("MARKET_DATA_SOURCE"),
-            sim_seed=settings.get_int("SIM_SEED"),
-            sim_signal_ic=settings.get_float("SIM_SIGNAL_IC"),
-            sim_trades_per_minute=settings.get_float("SIM_TRADES_PER_MINUTE"),
-            binance_archive_url=settings.get("BINANCE_ARCHIVE_URL"),
-            binance_api_url=settings.get("BINANCE_API_URL"),
-            binance_fapi_url=settings.get("BINANCE_FAPI_URL"),
-            binance_book_source=settings.get("BINANCE_BOOK_SOURCE"),
-            binance_max_wait_s=settings.get_float("BINANCE_MAX_WAIT_S"),
-            book_interval_s=settings.get_int("BOOK_SNAPSHOT_INTERVAL_S"),
-            landing_root=str(Path(data_root) / "_landing"),
-        ),
+        "market_data": market_data_resource(source, data_root),
     }
 
 
@@ -53,10 +67,12 @@ EXECUTOR = multiprocess_executor.configured(
     name="preloaded_multiprocess",
 )
 
+SOURCE = settings.get("MARKET_DATA_SOURCE")
+
 defs = Definitions(
-    assets=[*UNIVERSE_ASSETS, *RAW_ASSETS, *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
-    resources=build_resources(),
-    sensors=[*UNIVERSE_SENSORS, *COLLECTION_SENSORS],
+    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
+    resources=build_resources(SOURCE),
+    sensors=[AUTOMATION_SENSOR, *UNIVERSE_SENSORS, *COLLECTION_SENSORS],
     schedules=COLLECTION_SCHEDULES,
     executor=EXECUTOR,
 )

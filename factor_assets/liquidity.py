@@ -1,53 +1,47 @@
-"""Liquidity layer: per-minute and daily order-book / trade liquidity per UTC day x symbol.
+"""Liquidity layer: per-minute and daily liquidity per UTC day x symbol, from one step.
 
-``liquidity_metrics`` is ``factor_core.liquidity.minute_liquidity`` of one
-partition's ``raw_book``, ``raw_trades`` and ``raw_klines``; ``liquidity_daily``
-is ``factor_core.liquidity.daily_liquidity`` of the same partition (computed
-from the stored minute frame plus the day's trades and klines), one row per
-partition. Formulas: ``docs/liquidity.md``.
+``liquidity`` is one multi-asset: each partition's ``raw_book``, ``raw_trades``,
+``raw_klines`` and ``raw_quotes`` are read once and give both
+``liquidity_metrics`` (``factor_core.liquidity.minute_liquidity``, 1440 rows)
+and ``liquidity_daily`` (``daily_liquidity``, one row). Formulas:
+``docs/liquidity.md``. A partition with bars only (no trades, book or quotes,
+e.g. from a landing folder) still materializes: the bar-based measures are
+computed and the others are null, and its metadata says which inputs were
+empty.
 
 Both read only their own (day, symbol) partition, so a range run equals the
 same partitions run one by one. ``factor_bars`` joins the minute frame of the
 same day (``liq_*``) and the daily row of the PREVIOUS day (``liqd_*``).
 """
 
+
+from collections import defaultdict
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
 
+from factor_assets.automation import keep_fresh
+from factor_assets.chunks import ChunkResult, ChunkRunner
 from factor_assets.partition_keys import run_partitions
 from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, daily_liquidity, minute_liquidity
+from factor_core.partition_store import PartitionedInput, PartitionStore
 from partitions import DAY_SYMBOL
+from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
 LIQUIDITY_GROUP = "liquidity"
-_PARTITION_COLUMNS = ["date", "symbol"]
+DAYS_PER_CHUNK = 8
+_INPUTS = ("raw_book", "raw_trades", "raw_klines", "raw_quotes")
 
 
-def _by_partition(frame: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """``{(day, symbol): rows without the partition columns}`` of an input frame."""
-    if frame.empty or not set(_PARTITION_COLUMNS) <= set(frame.columns):
-        return {}
-    return {
-        (day, symbol): part.drop(columns=_PARTITION_COLUMNS).reset_index(drop=True)
-        for (day, symbol), part in frame.groupby(["date", "symbol"], sort=False)
-    }
-
-
-def _partition_frame(groups: dict, frame: pd.DataFrame, day: str, symbol: str) -> pd.DataFrame:
-    """The rows of one partition; a stored partition with zero rows gives an empty frame, not an error."""
-    part = groups.get((day, symbol))
-    if part is not None:
-        return part
-    return frame.drop(columns=[c for c in _PARTITION_COLUMNS if c in frame.columns]).iloc[0:0]
-
-
-def _finite_mean(values: pd.Series) -> float:
-    v = values.to_numpy(dtype=float, na_value=np.nan)
+def _finite_mean(values) -> float:
+    v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     return float(v.mean()) if v.size else float("nan")
 
 
-def _float_metadata(values: dict[str, float]) -> dict[str, MetadataValue]:
+def _floats(values: dict[str, float]) -> dict[str, MetadataValue]:
     """Finite values as float metadata; the undefined ones listed under ``undefined``."""
     out: dict[str, MetadataValue] = {k: MetadataValue.float(float(v)) for k, v in values.items() if np.isfinite(v)}
     undefined = sorted(k for k, v in values.items() if not np.isfinite(v))
@@ -56,95 +50,114 @@ def _float_metadata(values: dict[str, float]) -> dict[str, MetadataValue]:
     return out
 
 
-_SAME_PARTITION = {"raw_book": AssetIn(), "raw_trades": AssetIn(), "raw_klines": AssetIn()}
+@dataclass(frozen=True)
+class LiquidityChunk:
+    store: PartitionStore
+    inputs: dict[str, PartitionedInput]
+    symbol: str
+    days: tuple[str, ...]
+
+    @property
+    def partitions(self) -> list[str]:
+        return [f"{day}|{self.symbol}" for day in self.days]
 
 
-@asset(
-    group_name=LIQUIDITY_GROUP,
-    partitions_def=DAY_SYMBOL,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="parquet_io_manager",
-    kinds={"parquet", "numba"},
-    ins=_SAME_PARTITION,
-    description=(
-        "Per-minute liquidity (1440 rows per day, ts = minute open): quoted and effective spread, "
-        "depth within ±10/±50 bps, depth and trade imbalance, counts and volumes, from the partition's "
-        "raw_book, raw_trades and raw_klines (factor_core.liquidity.minute_liquidity). A row uses "
-        "nothing after ts + 1 min."
-    ),
-)
-def liquidity_metrics(
-    context: AssetExecutionContext, raw_book: pd.DataFrame, raw_trades: pd.DataFrame, raw_klines: pd.DataFrame
-) -> pd.DataFrame:
-    book, trades, klines = _by_partition(raw_book), _by_partition(raw_trades), _by_partition(raw_klines)
-    outputs = []
-    for day, symbol in run_partitions(context):
-        minute = minute_liquidity(
-            _partition_frame(book, raw_book, day, symbol),
-            _partition_frame(trades, raw_trades, day, symbol),
-            _partition_frame(klines, raw_klines, day, symbol),
-        )
-        outputs.append(minute.assign(date=day, symbol=symbol))
-    result = pd.concat(outputs, ignore_index=True)
-    n = len(result)
-    context.add_output_metadata(
-        {
-            "partitions": MetadataValue.int(len(outputs)),
-            "minutes": MetadataValue.int(n),
-            "mean_quoted_spread_bps": MetadataValue.float(_finite_mean(result["quoted_spread_bps"])),
-            "mean_effective_spread_bps": MetadataValue.float(_finite_mean(result["effective_spread_bps"])),
-            "mean_depth_50bps_usd": MetadataValue.float(_finite_mean(result["depth_50bps_usd"])),
-            "minutes_with_book": MetadataValue.float(float((result["n_snapshots"] > 0).mean()) if n else 0.0),
-            "minutes_with_trades": MetadataValue.float(float((result["n_trades"] > 0).mean()) if n else 0.0),
-        }
-    )
-    return result[[*MINUTE_COLUMNS, *_PARTITION_COLUMNS]]
+def _rows(inp: PartitionedInput, day: str, symbol: str) -> pd.DataFrame:
+    frame = inp.symbol_frame(symbol, [day])
+    return frame.drop(columns=[c for c in ("date", "symbol") if c in frame.columns])
 
 
-@asset(
-    group_name=LIQUIDITY_GROUP,
-    partitions_def=DAY_SYMBOL,
-    backfill_policy=BackfillPolicy.single_run(),
-    io_manager_key="parquet_io_manager",
-    kinds={"parquet", "numba"},
-    ins={"liquidity_metrics": AssetIn(), "raw_trades": AssetIn(), "raw_klines": AssetIn()},
-    description=(
-        "Daily liquidity summary, one row per day x symbol (ts = the day's 00:00 UTC, known_at = next "
-        "00:00): mean spreads and depth, Kyle's lambda, Amihud, Roll and Corwin-Schultz spreads, VPIN "
-        "(factor_core.liquidity.daily_liquidity). factor_bars joins it to the NEXT day's bars (liqd_*)."
-    ),
-)
-def liquidity_daily(
-    context: AssetExecutionContext,
-    liquidity_metrics: pd.DataFrame,
-    raw_trades: pd.DataFrame,
-    raw_klines: pd.DataFrame,
-) -> pd.DataFrame:
-    minutes, trades, klines = _by_partition(liquidity_metrics), _by_partition(raw_trades), _by_partition(raw_klines)
-    rows = []
-    for day, symbol in run_partitions(context):
-        minute = _partition_frame(minutes, liquidity_metrics, day, symbol)
-        summary = daily_liquidity(
-            None,  # the book enters through the stored minute frame
-            _partition_frame(trades, raw_trades, day, symbol),
-            _partition_frame(klines, raw_klines, day, symbol),
-            minute=minute,
-        )
+def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
+    """Both liquidity outputs of the chunk's partitions, staged (runs in a worker process)."""
+    result = ChunkResult(staged={"liquidity_metrics": [], "liquidity_daily": []},
+                         metadata={"liquidity_metrics": {}, "liquidity_daily": {}})
+    for day in chunk.days:
+        book, trades, klines, quotes = (_rows(chunk.inputs[name], day, chunk.symbol) for name in _INPUTS)
+        minute = minute_liquidity(book, trades, klines)
+        summary = daily_liquidity(None, trades, klines, minute=minute)  # the book enters through `minute`
         start = pd.Timestamp(day, tz="UTC")
-        rows.append({"ts": start, "known_at": start + pd.Timedelta(days=1), **summary, "date": day, "symbol": symbol})
-    result = pd.DataFrame(rows, columns=["ts", "known_at", *DAILY_KEYS, *_PARTITION_COLUMNS])
-    result["ts"] = result["ts"].astype("datetime64[ns, UTC]")
-    result["known_at"] = result["known_at"].astype("datetime64[ns, UTC]")
-    metadata: dict[str, MetadataValue] = {"partitions": MetadataValue.int(len(rows))}
-    if len(rows) == 1:
-        metadata.update(_float_metadata({k: rows[0][k] for k in DAILY_KEYS}))
-    else:
-        metadata.update(
-            _float_metadata({f"mean_{k}": _finite_mean(result[k]) for k in
-                             ("quoted_spread_bps", "effective_spread_bps", "kyle_lambda_bps_per_musd", "vpin")})
-        )
-    context.add_output_metadata(metadata)
+        daily = pd.DataFrame([{"ts": start, "known_at": start + pd.Timedelta(days=1), **summary}],
+                             columns=["ts", "known_at", *DAILY_KEYS])
+        daily["ts"] = daily["ts"].astype("datetime64[ns, UTC]")
+        daily["known_at"] = daily["known_at"].astype("datetime64[ns, UTC]")
+        dims = {"date": day, "symbol": chunk.symbol}
+        key = f"{day}|{chunk.symbol}"
+        result.staged["liquidity_metrics"].append(chunk.store.stage_frame("liquidity_metrics", dims, minute[list(MINUTE_COLUMNS)]))
+        result.staged["liquidity_daily"].append(chunk.store.stage_frame("liquidity_daily", dims, daily))
+        empty_inputs = [name for name, frame in zip(_INPUTS, (book, trades, klines, quotes), strict=True) if frame.empty]
+        minute_md = {
+            "rows": MetadataValue.int(len(minute)),
+            "minutes_with_book": MetadataValue.float(float((minute["n_snapshots"] > 0).mean()) if len(minute) else 0.0),
+            "minutes_with_trades": MetadataValue.float(float((minute["n_trades"] > 0).mean()) if len(minute) else 0.0),
+            **_floats({"mean_quoted_spread_bps": _finite_mean(minute["quoted_spread_bps"]),
+                       "mean_effective_spread_bps": _finite_mean(minute["effective_spread_bps"])}),
+        }
+        if empty_inputs:
+            minute_md["empty_inputs"] = MetadataValue.json(empty_inputs)
+            minute_md["note"] = MetadataValue.text(
+                "measures that need " + ", ".join(empty_inputs) + " are null for this partition"
+            )
+        result.metadata["liquidity_metrics"][key] = minute_md
+        result.metadata["liquidity_daily"][key] = {**_floats(summary), **(
+            {"empty_inputs": MetadataValue.json(empty_inputs)} if empty_inputs else {})}
     return result
 
 
-LIQUIDITY_ASSETS = [liquidity_metrics, liquidity_daily]
+@multi_asset(
+    name="liquidity",
+    outs={
+        "liquidity_metrics": AssetOut(
+            io_manager_key="parquet_io_manager", kinds={"parquet", "numba"}, group_name=LIQUIDITY_GROUP,
+            automation_condition=keep_fresh(same_partition=["raw_klines"]),
+            description=(
+                "Per-minute liquidity (1440 rows per day, ts = minute open): quoted and effective spread, depth "
+                "within ±10/±50 bps, depth and trade imbalance, counts and volumes, from the partition's raw_book, "
+                "raw_trades and raw_klines (factor_core.liquidity.minute_liquidity). A row uses nothing after "
+                "ts + 1 min."
+            ),
+        ),
+        "liquidity_daily": AssetOut(
+            io_manager_key="parquet_io_manager", kinds={"parquet", "numba"}, group_name=LIQUIDITY_GROUP,
+            automation_condition=keep_fresh(same_partition=["raw_klines"]),
+            description=(
+                "Daily liquidity summary, one row per day x symbol (ts = the day's 00:00 UTC, known_at = next "
+                "00:00): mean spreads and depth, Kyle's lambda, Amihud, Roll and Corwin-Schultz spreads, VPIN "
+                "(factor_core.liquidity.daily_liquidity). factor_bars joins it to the NEXT day's bars (liqd_*)."
+            ),
+        ),
+    },
+    ins={name: AssetIn() for name in _INPUTS},
+    partitions_def=DAY_SYMBOL,
+    backfill_policy=BackfillPolicy.single_run(),
+    can_subset=False,
+)
+def liquidity(
+    context: AssetExecutionContext,
+    partition_store: PartitionStoreResource,
+    raw_book: PartitionedInput,
+    raw_trades: PartitionedInput,
+    raw_klines: PartitionedInput,
+    raw_quotes: PartitionedInput,
+):
+    inputs = {"raw_book": raw_book, "raw_trades": raw_trades, "raw_klines": raw_klines, "raw_quotes": raw_quotes}
+    by_symbol: dict[str, list[str]] = defaultdict(list)
+    for day, symbol in run_partitions(context):
+        by_symbol[symbol].append(day)
+    store = partition_store.store
+    chunks = [
+        LiquidityChunk(store, inputs, symbol, tuple(days[i:i + DAYS_PER_CHUNK]))
+        for symbol, days in by_symbol.items()
+        for i in range(0, len(days), DAYS_PER_CHUNK)
+    ]
+    staged = defaultdict(list)
+    for result in ChunkRunner("liquidity").run(liquidity_chunk, chunks):
+        for asset, files in result.staged.items():
+            staged[asset].extend(files)
+        for asset, per_partition in result.metadata.items():
+            for key, metadata in per_partition.items():
+                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
+    yield Output(StagedPartitions(staged["liquidity_metrics"]), output_name="liquidity_metrics")
+    yield Output(StagedPartitions(staged["liquidity_daily"]), output_name="liquidity_daily")
+
+
+LIQUIDITY_ASSETS = [liquidity]

@@ -1,143 +1,236 @@
-"""Raw layer: 1-minute bars, trades, order book and funding per UTC day x symbol.
+"""Raw layer: bars, trades, order book, funding and quotes per UTC day x symbol, from one step.
+
+``raw_market_data`` is one multi-asset: a run over a range fetches every
+selected dataset of each partition together (the simulator runs once per
+partition; the Binance source downloads all datasets of a chunk concurrently
+in one session, inside the ``binance_api`` pool), checks it, and stages one
+file per (dataset, partition). Chunks run on every core when the source
+allows it (``factor_assets.chunks``); the files are published only when every
+chunk succeeded.
 
 Each raw asset runs its data-quality checks (``factor_core.quality``) on every
-partition it stores and reports them as blocking Dagster asset checks: a
-failure stops downstream steps of the same run, and the failed partition is
-marked in its file so later runs refuse to consume it too.
+partition and reports them as blocking asset checks: a failure stops
+downstream steps of the same run, and the failed partition is kept, marked in
+its file, so later runs refuse to consume it until it is re-materialized.
+Every partition's materialization carries its own rows, time range and
+source.
 """
+
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 
-import pandas as pd
+import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetOut,
     AssetsDefinition,
     BackfillPolicy,
     MetadataValue,
     Output,
-    asset,
+    multi_asset,
 )
 
+from factor_assets.chunks import ChunkResult, ChunkRunner, default_workers
 from factor_assets.partition_keys import run_partitions
-from factor_core import quality, settings
+from factor_core import quality
+from factor_core.market_sources import DATASET_ASSETS, MarketSource, conform
+from factor_core.partition_data import PartitionData
+from factor_core.partition_store import PartitionStore
 from partitions import DAY_SYMBOL
-from resources.market_data import BINANCE_POOL, MarketDataSource, Partition
-from resources.parquet_io_manager import QUALITY_FAILURES_ATTR
+from resources.market_data import BINANCE_POOL, MarketDataResource
+from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
 RAW_GROUP = "raw"
+RAW_ASSET_KEYS = list(DATASET_ASSETS.values())
+#: Partitions per chunk: small, so a worker holds a few partitions of ticks at a time.
+PARTITIONS_PER_CHUNK = 8
 
-_RAW_DATASETS = {
-    "raw_klines": ("klines", "1-minute OHLCV bars, 1440 rows per complete UTC day, labelled by open time."),
-    "raw_trades": ("trades", "Every (aggregate) trade: id, time, price, quantity, aggressor side."),
-    "raw_book": ("book", "Order-book snapshots (top-N levels) or depth bands, long form."),
-    "raw_funding": ("funding", "Perpetual funding rate settlements (every 8 hours)."),
+DESCRIPTIONS = {
+    "raw_klines": "1-minute OHLCV bars, 1440 rows per complete UTC day, labelled by open time.",
+    "raw_trades": "Every (aggregate) trade: id, time, price, quantity, aggressor side.",
+    "raw_book": "Order-book snapshots (top-N levels) or depth bands, long form.",
+    "raw_funding": "Perpetual funding rate settlements, with the interval each one covers.",
+    "raw_quotes": "Top of book: every change of the best bid and ask, with sizes.",
 }
 
-def check_checksum_verified(partition: Partition, day: str) -> quality.CheckOutcome:
-    """Archive files verified against their published SHA-256 before parsing."""
-    verified = partition.provenance.get("checksum_verified", "false")
-    source = partition.provenance.get("source", "unknown")
-    details = {k: partition.provenance[k] for k in ("url", "sha256") if partition.provenance.get(k)}
-    if verified == "n/a":
-        return quality.CheckOutcome("checksum_verified", True, f"{day}: {source} publishes no checksum", details)
-    passed = verified == "true"
-    return quality.CheckOutcome(
-        "checksum_verified", passed, f"{day}: {source} checksum {'verified' if passed else 'NOT verified'}", details
-    )
+
+def _checksum_check(data: PartitionData, day: str) -> quality.CheckOutcome:
+    """Archive data verified against its published SHA-256 before parsing (REST days cannot be)."""
+    verified = data.provenance.get("checksum_verified", "false") == "true"
+    source = data.provenance.get("source", "unknown source")
+    details = {k: data.provenance[k] for k in ("url", "sha256", "file") if data.provenance.get(k)}
+    if verified:
+        return quality.CheckOutcome("checksum_verified", True, f"{day}: {source} checksum verified", details)
+    why = data.provenance.get("checksum_note") or f"{source} publishes no checksum for this data"
+    return quality.CheckOutcome("checksum_verified", False, f"{day}: NOT verified: {why}", details)
 
 
-CHECKS: dict[str, dict] = {
+#: Blocking checks per raw asset: a failure quarantines the partition.
+BLOCKING_CHECKS: dict[str, dict[str, Callable]] = {
     **quality.CHECKS_BY_ASSET,
     "raw_funding": {"timestamps": quality.check_timestamps},
+    "raw_quotes": {"timestamps": quality.check_timestamps},
 }
 
 
-def _check_results(name: str, outcomes: dict[str, list[tuple[str, quality.CheckOutcome]]]):
+@dataclass(frozen=True)
+class RawChunk:
+    source: MarketSource
+    store: PartitionStore
+    datasets: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]  # (symbol, day)
+    verify_checksums: bool
+
+    @property
+    def partitions(self) -> list[str]:
+        return [f"{day}|{symbol}" for symbol, day in self.pairs]
+
+
+def _time_range(table) -> dict[str, MetadataValue]:
+    column = "open_time" if "open_time" in table.column_names else "ts"
+    if table.num_rows == 0:
+        return {}
+    bounds = pc.min_max(table.column(column))
+    return {
+        "time_min": MetadataValue.text(str(bounds["min"].as_py())),
+        "time_max": MetadataValue.text(str(bounds["max"].as_py())),
+    }
+
+
+def _partition_metadata(data: PartitionData, failed: list[str]) -> dict[str, MetadataValue]:
+    metadata = {"rows": MetadataValue.int(data.table.num_rows), **_time_range(data.table)}
+    metadata["source"] = MetadataValue.text(data.provenance.get("source", "unknown"))
+    for key in ("url", "file", "sha256", "note", "completeness"):
+        if data.provenance.get(key):
+            metadata[key] = MetadataValue.text(data.provenance[key])
+    if failed:
+        metadata["failed_checks"] = MetadataValue.json(failed)
+    return metadata
+
+
+def fetch_chunk(chunk: RawChunk) -> ChunkResult:
+    """Fetch, check and stage every dataset of the chunk's partitions (runs in a worker process)."""
+    pairs = [(symbol, dt.date.fromisoformat(day)) for symbol, day in chunk.pairs]
+    fetched = chunk.source.fetch(chunk.datasets, pairs)
+    result = ChunkResult(extra={"checks": []})
+    for dataset in chunk.datasets:
+        asset = DATASET_ASSETS[dataset]
+        checks = dict(BLOCKING_CHECKS.get(asset, {}))
+        staged, metadata = [], {}
+        for symbol, day in pairs:
+            key = f"{day.isoformat()}|{symbol}"
+            data = conform(dataset, symbol, day, fetched[dataset][(symbol, day)], chunk.source.name)
+            failed = []
+            for name, check in checks.items():
+                outcome = check(data.table, day.isoformat())
+                result.extra["checks"].append((asset, key, outcome))
+                if not outcome.passed:
+                    failed.append(name)
+            if chunk.verify_checksums:
+                result.extra["checks"].append((asset, key, _checksum_check(data, day.isoformat())))
+            dims = {"date": day.isoformat(), "symbol": symbol}
+            staged.append(chunk.store.stage(asset, dims, data.table, failed=failed))
+            metadata[key] = _partition_metadata(data, failed)
+        result.staged[asset] = staged
+        result.metadata[asset] = metadata
+    return result
+
+
+def _check_results(asset: str, outcomes: dict[str, list[tuple[str, quality.CheckOutcome]]], blocking: set[str]):
     for check_name, results in outcomes.items():
         failed = [(key, outcome) for key, outcome in results if not outcome.passed]
         yield AssetCheckResult(
-            asset_key=name,
+            asset_key=asset,
             check_name=check_name,
             passed=not failed,
-            severity=AssetCheckSeverity.ERROR,
+            severity=AssetCheckSeverity.ERROR if check_name in blocking else AssetCheckSeverity.WARN,
             description=(
                 f"{len(results)} partition(s) checked, all passed"
                 if not failed
                 else f"{len(failed)} of {len(results)} partition(s) failed: "
-                + "; ".join(outcome.description for _, outcome in failed[:3])
+                + "; ".join(f"{key}: {outcome.description}" for key, outcome in failed[:3])
             ),
             metadata={
                 "partitions_checked": MetadataValue.int(len(results)),
-                "partitions_failed": MetadataValue.json([key for key, _ in failed]),
+                "partitions_failed": MetadataValue.json([key for key, _ in failed[:100]]),
                 "failures": MetadataValue.json({key: outcome.details for key, outcome in failed[:10]}),
-                "outcomes": MetadataValue.json({key: outcome.description for key, outcome in results[:10]}),
             },
         )
 
 
-def _first_line(doc: str | None) -> str | None:
-    return doc.strip().split("\n")[0] if doc else None
+def build_raw_assets(source_name: str) -> AssetsDefinition:
+    """The raw multi-asset for the configured source (its pool and checks depend on the source)."""
+    verify_checksums = source_name in ("binance", "landing")
+    check_specs = []
+    for asset in RAW_ASSET_KEYS:
+        for name, fn in BLOCKING_CHECKS.get(asset, {}).items():
+            first_line = (fn.__doc__ or "").strip().split("\n")[0] or None
+            check_specs.append(AssetCheckSpec(name, asset=asset, blocking=True, description=first_line))
+        if verify_checksums:
+            check_specs.append(
+                AssetCheckSpec("checksum_verified", asset=asset, blocking=False, description=_checksum_check.__doc__)
+            )
 
-
-def _raw_asset(name: str, dataset: str, description: str) -> AssetsDefinition:
-    checks = CHECKS[name]
-    check_names = [*checks, "checksum_verified"]
-
-    @asset(
-        name=name,
-        group_name=RAW_GROUP,
-        description=description,
+    @multi_asset(
+        name="raw_market_data",
+        outs={
+            asset: AssetOut(
+                io_manager_key="parquet_io_manager",
+                description=DESCRIPTIONS[asset],
+                kinds={"parquet"},
+                group_name=RAW_GROUP,
+            )
+            for asset in RAW_ASSET_KEYS
+        },
         partitions_def=DAY_SYMBOL,
         backfill_policy=BackfillPolicy.single_run(),
-        io_manager_key="parquet_io_manager",
-        kinds={"parquet"},
-        # Steps that call the exchange share one pool: parallel processes
-        # cannot overrun the exchange's per-IP weight limit together.
-        pool=BINANCE_POOL if settings.get("MARKET_DATA_SOURCE") == "binance" else None,
-        check_specs=[
-            AssetCheckSpec(check_name, asset=name, blocking=True, description=_first_line(fn.__doc__))
-            for check_name, fn in [*checks.items(), ("checksum_verified", check_checksum_verified)]
-        ],
+        can_subset=True,
+        check_specs=check_specs,
+        # Steps that call the exchange share one pool: parallel runs cannot overrun its per-IP limit together.
+        pool=BINANCE_POOL if source_name == "binance" else None,
     )
-    def _fetch(context: AssetExecutionContext, market_data: MarketDataSource):
-        frames = []
-        outcomes: dict[str, list] = defaultdict(list)
-        failures: dict[str, list[str]] = {}
-        pairs = [(symbol, dt.date.fromisoformat(day)) for day, symbol in run_partitions(context)]
-        fetched = market_data.fetch_many(dataset, pairs)
-        provenance = {}
-        for symbol, date in pairs:
-            day = date.isoformat()
-            partition = fetched[(symbol, date)]
-            frame = partition.frame
-            key = f"{day}|{symbol}"
-            provenance[key] = partition.provenance
-            for check_name in check_names:
-                if check_name == "checksum_verified":
-                    outcome = check_checksum_verified(partition, day)
-                else:
-                    outcome = checks[check_name](frame, day)
-                outcomes[check_name].append((key, outcome))
-                if not outcome.passed:
-                    failures.setdefault(key, []).append(check_name)
-                    context.log.warning(f"{name} {key}: check {check_name} failed: {outcome.description}")
-            frames.append(frame.assign(date=day, symbol=symbol))
-        context.log.info(f"{name}: fetched {len(frames)} partition(s) from {market_data.source}")
-        result = pd.concat(frames, ignore_index=True)
-        result.attrs[QUALITY_FAILURES_ATTR] = failures
-        yield Output(result, metadata={"source": MetadataValue.json(provenance if len(provenance) <= 20 else dict(list(provenance.items())[:20]))})
-        yield from _check_results(name, outcomes)
+    def raw_market_data(context: AssetExecutionContext, market_data: MarketDataResource, partition_store: PartitionStoreResource):
+        assets = [key.path[-1] for key in context.selected_asset_keys]
+        datasets = tuple(d for d, a in DATASET_ASSETS.items() if a in assets)
+        source = market_data.source()
+        store = partition_store.store
+        by_symbol: dict[str, list[str]] = defaultdict(list)
+        for day, symbol in run_partitions(context):
+            by_symbol[symbol].append(day)
+        chunks = [
+            RawChunk(source, store, datasets, tuple((symbol, d) for d in days[i:i + PARTITIONS_PER_CHUNK]), verify_checksums)
+            for symbol, days in by_symbol.items()
+            for i in range(0, len(days), PARTITIONS_PER_CHUNK)
+        ]
+        runner = ChunkRunner("raw_market_data", workers=default_workers() if source.parallel_safe else 1)
+        staged: dict[str, list] = defaultdict(list)
+        outcomes: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+        failed_partitions = set()
+        for result in runner.run(fetch_chunk, chunks):
+            for asset, files in result.staged.items():
+                staged[asset].extend(files)
+            for asset, per_partition in result.metadata.items():
+                for key, metadata in per_partition.items():
+                    context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
+            for asset, key, outcome in result.extra["checks"]:
+                outcomes[asset][outcome.name].append((key, outcome))
+                if not outcome.passed and outcome.name != "checksum_verified":
+                    failed_partitions.add(f"{asset} {key}")
+        for label in sorted(failed_partitions)[:20]:
+            context.log.warning(f"{label}: failed blocking checks; stored but quarantined until re-materialized")
+        context.log.info(f"fetched {len(datasets)} dataset(s) x {sum(len(d) for d in by_symbol.values())} partition(s) "
+                         f"from {source.name} in {len(chunks)} chunk(s) on {runner.effective_workers(len(chunks))} worker(s)")
+        for asset in assets:
+            yield Output(StagedPartitions(staged[asset]), output_name=asset)
+        for asset in assets:
+            blocking = set(BLOCKING_CHECKS.get(asset, {}))
+            yield from _check_results(asset, outcomes[asset], blocking)
 
-    return _fetch
+    return raw_market_data
 
-
-raw_klines = _raw_asset("raw_klines", *_RAW_DATASETS["raw_klines"])
-raw_trades = _raw_asset("raw_trades", *_RAW_DATASETS["raw_trades"])
-raw_book = _raw_asset("raw_book", *_RAW_DATASETS["raw_book"])
-raw_funding = _raw_asset("raw_funding", *_RAW_DATASETS["raw_funding"])
-
-RAW_ASSETS = [raw_klines, raw_trades, raw_book, raw_funding]

@@ -12,7 +12,6 @@ import hashlib
 import json
 
 import pandas as pd
-import pyarrow.parquet as pq
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetExecutionContext,
@@ -27,24 +26,24 @@ from dagster import (
     sensor,
 )
 
+from factor_assets.automation import LISTINGS_METADATA_KEY
 from factor_core import settings, universe
 from factor_core.binance.rest import fetch_exchange_info_sync
 from partitions import SYMBOLS_PARTITION_NAME
-from resources.market_data import BINANCE_POOL, MarketDataSource
-from resources.parquet_io_manager import partition_path
-from resources.warehouse import DuckDBWarehouse
+from resources.market_data import BINANCE_POOL, MarketDataResource
+from resources.parquet_io_manager import PartitionStoreResource
 
 UNIVERSE_GROUP = "universe"
 UNIVERSE_SENSOR_INTERVAL_S = 3600
 
 
-def observe_universe(market_data: MarketDataSource) -> dict[str, dict]:
+def observe_universe(market_data: MarketDataResource) -> dict[str, dict]:
     """``{symbol: {status, base_asset, quote_asset}}`` as the configured source sees it now."""
     fixed = [s.strip() for s in settings.get("UNIVERSE_SYMBOLS").split(",") if s.strip()]
     if fixed:
         return universe.from_fixed_list(fixed)
-    if market_data.source == "binance":
-        entries = fetch_exchange_info_sync(api_url=market_data.binance_api_url, max_wait_s=market_data.binance_max_wait_s)
+    if market_data.name == "binance":
+        entries = fetch_exchange_info_sync(api_url=market_data.api_url, max_wait_s=market_data.max_wait_s)
         return universe.from_exchange_info(entries, settings.get("UNIVERSE_QUOTE_ASSET") or None)
     return universe.from_fixed_list(s.strip() for s in settings.get("DEMO_SYMBOLS").split(",") if s.strip())
 
@@ -60,16 +59,20 @@ def observe_universe(market_data: MarketDataSource) -> dict[str, dict]:
     ),
 )
 def symbol_universe(
-    context: AssetExecutionContext, market_data: MarketDataSource, warehouse: DuckDBWarehouse
+    context: AssetExecutionContext, market_data: MarketDataResource, partition_store: PartitionStoreResource
 ) -> pd.DataFrame:
     # The previous version of this same asset is its memory of past listings.
-    previous_path = partition_path(warehouse.root_path, ["symbol_universe"], {})
-    previous = pq.read_table(previous_path).to_pandas() if previous_path.exists() else None
+    store = partition_store.store
+    previous = store.read("symbol_universe", {}).to_pandas() if store.exists("symbol_universe", {}) else None
     table = universe.update_universe(previous, observe_universe(market_data), dt.datetime.now(dt.UTC).date())
     context.add_output_metadata(
         {
             "trading": MetadataValue.int(int((table["status"] == universe.TRADING).sum())),
             "delisted": MetadataValue.int(int(table["delisted_on"].notna().sum())),
+            # Read by the automation conditions and sensors: point-in-time membership.
+            LISTINGS_METADATA_KEY: MetadataValue.json(
+                {s: list(pair) for s, pair in universe.listings_of(table).items()}
+            ),
         }
     )
     return table
@@ -86,7 +89,7 @@ def _fingerprint(current: dict[str, dict]) -> str:
     else DefaultSensorStatus.STOPPED,
     description="Registers new trading symbols as partitions and refreshes symbol_universe when the universe changes.",
 )
-def universe_sensor(context: SensorEvaluationContext, market_data: MarketDataSource):
+def universe_sensor(context: SensorEvaluationContext, market_data: MarketDataResource):
     current = observe_universe(market_data)
     fingerprint = _fingerprint(current)
     if fingerprint == context.cursor:

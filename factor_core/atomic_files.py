@@ -7,6 +7,11 @@ itself survives a power loss. A writer killed at any point leaves the previous
 file intact; at worst a hidden ``.<name>.<pid>.<random>.tmp`` remains, which no
 ``*.parquet`` glob matches and which the next writer of that directory removes
 once its process is gone.
+
+Writing is split in two so that many files (a whole range run, produced by
+several processes) can be *staged* first and *published* together only once
+every one of them was written: :func:`stage_file`, then :func:`publish_files`
+(or :func:`discard_files` when anything failed).
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A fully written, fsynced temporary file waiting to replace ``target``."""
+
+    tmp: Path
+    target: Path
 
 
 def _tmp_path_for(target: Path) -> Path:
@@ -54,29 +68,50 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def stage_file(target: Path, write: Callable[[BinaryIO], None]) -> StagedFile:
+    """Write ``target``'s next version to a temporary file beside it; nothing visible changes yet."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(target.parent)
+    tmp = _tmp_path_for(target)
+    try:
+        with open(tmp, "xb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return StagedFile(tmp, target)
+
+
+def publish_files(staged: Iterable[StagedFile]) -> None:
+    """Rename every staged file over its target (each rename is atomic), then fsync the directories."""
+    staged = list(staged)
+    for item in staged:
+        os.replace(item.tmp, item.target)
+    for directory in {item.target.parent for item in staged}:
+        _fsync_dir(directory)
+
+
+def discard_files(staged: Iterable[StagedFile]) -> None:
+    """Remove staged files that will not be published; the targets stay as they were."""
+    for item in staged:
+        with contextlib.suppress(FileNotFoundError):
+            item.tmp.unlink()
+
+
 def write_files_atomically(targets: Sequence[tuple[Path, Callable[[BinaryIO], None]]]) -> None:
     """Write every ``(path, writer)`` pair, then publish them all.
 
     All temporary files are fully written and fsynced before the first rename,
     so a failure while producing any of them changes none of the targets.
     """
-    staged: list[tuple[Path, Path]] = []
+    staged: list[StagedFile] = []
     try:
         for target, write in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temp_files(target.parent)
-            tmp = _tmp_path_for(target)
-            staged.append((tmp, target))
-            with open(tmp, "xb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+            staged.append(stage_file(target, write))
     except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        discard_files(staged)
         raise
-    for tmp, target in staged:
-        os.replace(tmp, target)
-    for directory in {target.parent for _, target in staged}:
-        _fsync_dir(directory)
+    publish_files(staged)

@@ -133,3 +133,18 @@ def conform(table: pa.Table, schema: pa.Schema, *, what: str) -> pa.Table:
                 ) from exc
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _columns(schema: pa.Schema) -> dict[str, pa.DataType]:
+    return {f.name: f.type for f in schema}
+
+
+#: Columns (and types) a stored partition of each asset must have for its
+#: consumers; checked on every read, so a foreign or stale file fails at the
+#: boundary, naming the file and column, instead of deep inside a computation.
+STORED_COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    **{asset: _columns(schema) for asset, schema in RAW_SCHEMAS.items()},
+    "liquidity_metrics": {"ts": TS},
+    "liquidity_daily": {"ts": TS, "known_at": TS},
+    "factor_bars": {"ts": TS, "close_time": TS, "close": pa.float64()},
+}

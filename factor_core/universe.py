@@ -17,6 +17,8 @@ import pandas as pd
 from factor_core.schemas import validate_symbol
 
 TRADING = "TRADING"
+#: ``{symbol: (listed_on, delisted_on)}``, ISO days or None (None = before observation began / still listed).
+Listings = dict[str, tuple[str | None, str | None]]
 COLUMNS = ("symbol", "status", "base_asset", "quote_asset", "listed_on", "delisted_on", "last_seen")
 
 
@@ -72,3 +74,22 @@ def update_universe(previous: pd.DataFrame | None, current: Mapping[str, Mapping
             row.update(status="REMOVED", delisted_on=day)  # vanished from exchangeInfo
     frame = pd.DataFrame(list(rows.values()), columns=list(COLUMNS))
     return frame.sort_values("symbol").reset_index(drop=True)
+
+
+def is_listed(listings: Listings, symbol: str, day: str) -> bool:
+    """Whether ``symbol`` was a member of the universe on ``day`` (ISO).
+
+    A symbol is a member from its listing day through its delisting day, both
+    inclusive (it traded on the day it was delisted). A symbol the table does
+    not know, or one listed before observation began, is a member from the start.
+    """
+    listed_on, delisted_on = listings.get(symbol, (None, None))
+    return (listed_on is None or day >= listed_on) and (delisted_on is None or day <= delisted_on)
+
+
+def listings_of(table: pd.DataFrame) -> Listings:
+    """The listing intervals of a ``symbol_universe`` table."""
+    def iso(value) -> str | None:
+        return None if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT else str(value)[:10]
+
+    return {row.symbol: (iso(row.listed_on), iso(row.delisted_on)) for row in table.itertuples(index=False)}

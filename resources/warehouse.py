@@ -17,8 +17,7 @@ import duckdb
 import pandas as pd
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
 
-from partitions import DATE_DIM, partition_dimensions
-from resources.parquet_io_manager import PART_FILE, frame_summary
+from factor_core.partition_store import PART_FILE
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 DUCKDB_POOL = "duckdb"
@@ -106,89 +105,46 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class WarehouseIOManager(ConfigurableIOManager):
-    """Stores day-partitioned or unpartitioned frames as DuckDB tables named after the asset.
+def table_summary(frame: pd.DataFrame) -> dict:
+    """Row count and a preview: the metadata of a stored warehouse table."""
+    metadata: dict = {"rows": MetadataValue.int(len(frame))}
+    if len(frame):
+        metadata["preview"] = MetadataValue.md(frame.head(10).to_markdown(index=False))
+    return metadata
 
-    A partitioned store replaces exactly the dates of the run, inside one
-    transaction: a failure leaves the previous rows in place. Columns added
-    by a newer code version are added to the table; rows are inserted by name.
+
+class WarehouseIOManager(ConfigurableIOManager):
+    """Stores unpartitioned frames as DuckDB tables named after the asset (the summaries and reports).
+
+    A table is replaced inside one transaction, so a failure leaves the
+    previous version in place; every write also refreshes the views over the
+    Parquet tree, so SQL sees every stored partition.
     """
 
     warehouse: DuckDBWarehouse
 
-    def _dates(self, context: OutputContext | InputContext) -> list[str] | None:
-        if not context.has_asset_partitions:
-            return None
-        dims = [partition_dimensions(context.asset_partitions_def, k) for k in context.asset_partition_keys]
-        if any(set(d) != {DATE_DIM} for d in dims):
-            raise ValueError(
-                f"asset {context.asset_key.to_user_string()}: the warehouse stores daily or unpartitioned assets only"
-            )
-        return sorted(d[DATE_DIM] for d in dims)
-
     def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
         if obj is None:
             return
+        if context.has_asset_partitions:
+            raise ValueError(f"asset {context.asset_key.to_user_string()}: the warehouse stores unpartitioned tables only")
         table = sql_identifier(context.asset_key.path[-1])
-        dates = self._dates(context)
-        frame = obj
-        if dates is not None:
-            if DATE_DIM not in frame.columns:
-                if len(dates) != 1:
-                    raise ValueError(f"asset {table}: a {len(dates)}-day output needs a 'date' column")
-                frame = frame.assign(**{DATE_DIM: dates[0]})
-            stray = sorted(set(frame[DATE_DIM].astype(str)) - set(dates))
-            if stray:
-                raise ValueError(f"asset {table}: rows for dates outside this run: {stray[:5]}")
-            frame = frame.assign(**{DATE_DIM: pd.to_datetime(frame[DATE_DIM].astype(str)).dt.date})
         with self.warehouse.connect() as con:
-            con.register("incoming", frame)
+            con.register("incoming", obj)
             con.execute("BEGIN TRANSACTION")
             try:
-                if dates is None:
-                    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming")
-                else:
-                    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
-                    self._add_new_columns(con, table, frame)
-                    con.execute(
-                        f"DELETE FROM {table} WHERE {DATE_DIM} IN (SELECT UNNEST(?::DATE[]))", [dates]
-                    )
-                    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             self.warehouse.refresh_views(con)
-        metadata = frame_summary(obj)
+        metadata = table_summary(obj)
         metadata["table"] = MetadataValue.text(f"{self.warehouse.database_path}:{table.strip(chr(34))}")
         context.add_output_metadata(metadata)
-
-    @staticmethod
-    def _add_new_columns(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-        existing = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
-        incoming = con.execute("DESCRIBE incoming").fetchall()
-        for name, column_type, *_ in incoming:
-            if name not in existing:
-                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {column_type}')
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         upstream_key = context.upstream_output.asset_key if context.upstream_output else context.asset_key
         table = sql_identifier(upstream_key.path[-1])
-        dates = self._dates(context)
-        with self.warehouse.connect() as con:
-            if dates is None:
-                frame = con.execute(f"SELECT * FROM {table}").fetchdf()
-            else:
-                frame = con.execute(
-                    f"SELECT * FROM {table} WHERE {DATE_DIM} IN (SELECT UNNEST(?::DATE[])) ORDER BY ALL",
-                    [dates],
-                ).fetchdf()
-        if dates is not None:
-            frame[DATE_DIM] = pd.to_datetime(frame[DATE_DIM]).dt.strftime("%Y-%m-%d")
-            allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions", False))
-            missing = sorted(set(dates) - set(frame[DATE_DIM]))
-            if missing and not allow_missing:
-                raise ValueError(
-                    f"input {context.name!r}: dates {missing[:5]} of table {table} have not been materialized"
-                )
-        return frame
+        with self.warehouse.connect(read_only=True) as con:
+            return con.execute(f"SELECT * FROM {table}").fetchdf()

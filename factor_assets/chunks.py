@@ -1,0 +1,150 @@
+"""A step's range, worked in chunks on every core, published all or nothing.
+
+A range run (hundreds of (day, symbol) partitions in one step) is cut into
+tasks: a few partitions each, or one symbol's run of consecutive days where a
+look-back makes neighbouring days share their inputs. Each task reads its own
+inputs, calls the pure computation and *stages* its output files (written and
+fsynced under temporary names); it hands back only small per-partition
+metadata. So a step's memory is bounded by one task per worker, not by the
+range.
+
+Tasks run in a pool of worker processes (``workers``, default one per core),
+started by a fork server that has already imported the pipeline, or inline
+when there is a single task, a single worker, or the step itself runs in a
+daemonic process (a Celery worker, which may not have children).
+
+If any task fails, the tasks still queued are cancelled, every file staged by
+any task is discarded, and :class:`ChunkFailure` names the partitions of the
+failing task: the run then stores none of its partitions, and the previous
+versions stay in place. Only when every task succeeded does the caller publish.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from factor_core.atomic_files import StagedFile, discard_files
+
+#: Modules every worker process imports once, before the first task arrives.
+WORKER_PRELOAD = ["factor_assets"]
+
+
+class Task(Protocol):
+    """What a task must tell about itself so a failure can name what it covered."""
+
+    @property
+    def partitions(self) -> list[str]: ...
+
+
+@dataclass
+class ChunkResult:
+    """What a task hands back: staged files per asset, and small metadata per (asset, partition)."""
+
+    staged: dict[str, list[StagedFile]] = field(default_factory=dict)
+    metadata: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: Anything else the step needs from the task (check outcomes, frames for the warehouse).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def all_staged(self) -> list[StagedFile]:
+        return [f for files in self.staged.values() for f in files]
+
+
+T = TypeVar("T", bound=Task)
+
+
+class ChunkFailure(RuntimeError):
+    """A task of a chunked step failed; nothing of the run was published."""
+
+    def __init__(self, what: str, task: Task, error: BaseException, n_tasks: int):
+        partitions = task.partitions
+        shown = ", ".join(partitions[:8]) + (f" and {len(partitions) - 8} more" if len(partitions) > 8 else "")
+        super().__init__(
+            f"{what}: the chunk covering partition(s) {shown} failed: {type(error).__name__}: {error}. "
+            f"None of the run's partitions were stored ({n_tasks} chunk(s) in the run); the previous "
+            "versions are unchanged."
+        )
+        self.partitions = partitions
+
+
+def default_workers() -> int:
+    configured = os.environ.get("FACTOR_STEP_WORKERS", "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError as exc:
+            raise ValueError(f"FACTOR_STEP_WORKERS={configured!r} is not an integer") from exc
+    return os.cpu_count() or 1
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+@dataclass
+class ChunkRunner(Generic[T]):
+    """Runs ``fn`` over tasks; iterate :meth:`run` to receive results in task order."""
+
+    what: str
+    workers: int = field(default_factory=default_workers)
+    on_progress: Callable[[int, int], None] | None = None
+
+    def effective_workers(self, n_tasks: int) -> int:
+        if multiprocessing.current_process().daemon:
+            return 1  # daemonic processes (Celery prefork workers) may not start children
+        return max(1, min(self.workers, n_tasks))
+
+    def run(self, fn: Callable[[T], ChunkResult], tasks: Sequence[T]) -> Iterator[ChunkResult]:
+        done: list[ChunkResult] = []
+        try:
+            if self.effective_workers(len(tasks)) == 1:
+                yield from self._inline(fn, tasks, done)
+            else:
+                yield from self._parallel(fn, tasks, done)
+        except BaseException:
+            for result in done:
+                discard_files(result.all_staged())
+            raise
+
+    def _report(self, i: int, n: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(i, n)
+
+    def _inline(self, fn, tasks, done) -> Iterator[ChunkResult]:
+        for i, task in enumerate(tasks, start=1):
+            try:
+                result = fn(task)
+            except Exception as exc:
+                raise ChunkFailure(self.what, task, exc, len(tasks)) from exc
+            done.append(result)
+            self._report(i, len(tasks))
+            yield result
+
+    def _parallel(self, fn, tasks, done) -> Iterator[ChunkResult]:
+        with _pool(self.effective_workers(len(tasks))) as pool:
+            futures: list[Future] = [pool.submit(fn, task) for task in tasks]
+            consumed = 0
+            try:
+                for task, future in zip(tasks, futures, strict=True):
+                    try:
+                        result = future.result()
+                    except Exception as exc:
+                        raise ChunkFailure(self.what, task, exc, len(tasks)) from exc
+                    done.append(result)
+                    consumed += 1
+                    self._report(consumed, len(tasks))
+                    yield result
+            except BaseException:
+                for future in futures[consumed:]:
+                    future.cancel()
+                wait(futures)  # tasks already running finish; their staged files are discarded too
+                for future in futures[consumed:]:
+                    if not future.cancelled() and future.exception() is None:
+                        discard_files(future.result().all_staged())
+                raise
