@@ -106,7 +106,7 @@ def _time_range(table) -> dict[str, MetadataValue]:
 def _partition_metadata(data: PartitionData, failed: list[str]) -> dict[str, MetadataValue]:
     metadata = {"rows": MetadataValue.int(data.table.num_rows), **_time_range(data.table)}
     metadata["source"] = MetadataValue.text(data.provenance.get("source", "unknown"))
-    for key in ("url", "file", "sha256", "note", "completeness"):
+    for key in ("url", "file", "sha256", "note", "snapshots", "snapshots_expected", "completeness"):
         if data.provenance.get(key):
             metadata[key] = MetadataValue.text(data.provenance[key])
     if failed:
@@ -182,6 +182,7 @@ def build_raw_assets(source_name: str) -> AssetsDefinition:
         outs={
             asset: AssetOut(
                 io_manager_key="parquet_io_manager",
+                is_required=False,  # subsettable: a run may ask for some datasets only
                 description=DESCRIPTIONS[asset],
                 kinds={"parquet"},
                 group_name=RAW_GROUP,

@@ -53,3 +53,39 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("REQUIRE_SERVICES") == "1":
         pytest.fail(message + " and REQUIRE_SERVICES=1")
     pytest.skip(message)
+
+
+@pytest.fixture
+def pipeline_resources(data_root: Path):
+    """``pipeline_resources(market_data=None)``: the code location's resources over the test's data root."""
+    from resources.market_data import SyntheticMarketData
+    from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
+    from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
+
+    def build(market_data=None) -> dict:
+        store = PartitionStoreResource(root=str(data_root))
+        warehouse = DuckDBWarehouse(data_root=str(data_root))
+        return {
+            "partition_store": store,
+            "parquet_io_manager": ParquetIOManager(partitions=store),
+            "warehouse": warehouse,
+            "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
+            "market_data": market_data or SyntheticMarketData(trades_per_minute=2),
+        }
+
+    return build
+
+
+def partition_metadata(result, asset: str) -> dict[str, dict]:
+    """``{partition key: {name: value}}`` of one asset's materializations in an execution result."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key.path[-1] == asset:
+            out[materialization.partition] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    return out
+
+
+@pytest.fixture
+def metadata_of():
+    return partition_metadata

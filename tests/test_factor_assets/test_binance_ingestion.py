@@ -10,14 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import build_sensor_context, materialize
 
-from factor_assets.raw import raw_book, raw_funding, raw_klines, raw_trades
+from factor_assets.chunks import ChunkFailure
+from factor_assets.raw import build_raw_assets
 from factor_assets.universe import symbol_universe, universe_sensor
 from factor_core.binance.errors import ChecksumMismatch
 from factor_core.binance.source import PartitionFetchError
 from partitions import register_symbols, registered_symbols
-from resources.market_data import MarketDataSource
-from resources.parquet_io_manager import ParquetIOManager
-from resources.warehouse import DuckDBWarehouse
+from resources.market_data import BinanceMarketData
+from tests.conftest import partition_metadata
 from tests.binance_replica import (
     BinanceReplica,
     agg_trade_rows,
@@ -37,7 +37,8 @@ RANGE = {
     "dagster/asset_partition_range_start": "2024-03-01|BTCUSDT",
     "dagster/asset_partition_range_end": "2024-03-02|ETHUSDT",
 }
-RAW = [raw_klines, raw_trades, raw_book, raw_funding]
+RAW = build_raw_assets("binance")
+RAW_WITHOUT_QUOTES = ["raw_klines", "raw_trades", "raw_book", "raw_funding"]
 
 
 def _ns(ms_text: str) -> int:
@@ -66,24 +67,15 @@ def replica():
         yield server
 
 
-def _source(replica: BinanceReplica, landing, **overrides) -> MarketDataSource:
-    return MarketDataSource(
-        source="binance",
-        binance_archive_url=replica.url,
-        binance_api_url=replica.url,
-        binance_fapi_url=replica.url,
-        landing_root=str(landing),
-        **overrides,
+def _source(replica: BinanceReplica, landing, **overrides) -> BinanceMarketData:
+    return BinanceMarketData(
+        archive_url=replica.url, api_url=replica.url, fapi_url=replica.url, collector_root=str(landing), **overrides
     )
 
 
 @pytest.fixture
-def resources(replica, data_root):
-    return {
-        "parquet_io_manager": ParquetIOManager(root=str(data_root)),
-        "market_data": _source(replica, data_root / "_landing"),
-        "warehouse": DuckDBWarehouse(data_root=str(data_root)),
-    }
+def resources(replica, data_root, pipeline_resources):
+    return pipeline_resources(_source(replica, data_root / "_landing"))
 
 
 def _stored(data_root, asset, symbol, day):
@@ -97,7 +89,7 @@ def _digests(data_root):
 def test_range_run_stores_exactly_the_served_values(instance, resources, replica, data_root):
     served = _publish(replica)
     register_symbols(instance, SYMBOLS)
-    result = materialize(RAW, instance=instance, resources=resources, tags=RANGE)
+    result = materialize([RAW], instance=instance, resources=resources, tags=RANGE, selection=RAW_WITHOUT_QUOTES)
     assert result.success
     assert all(e.passed for e in result.get_asset_check_evaluations())
 
@@ -134,16 +126,18 @@ def test_range_run_stores_exactly_the_served_values(instance, resources, replica
 
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "checksum_verified" and e.asset_key.path == ["raw_klines"])
     assert evaluation.passed and "4 partition(s) checked" in evaluation.description
-    materialization = result.asset_materializations_for_node("raw_klines")[0]
-    sources = materialization.metadata["source"].value
-    assert sources["2024-03-01|BTCUSDT"]["url"].endswith("/BTCUSDT-1m-2024-03-01.zip")
-    assert len(sources["2024-03-01|BTCUSDT"]["sha256"]) == 64
+    metadata = partition_metadata(result, "raw_klines")
+    assert sorted(metadata) == sorted(f"{d}|{s}" for d in DAYS for s in SYMBOLS)  # one event per partition
+    assert metadata["2024-03-01|BTCUSDT"]["url"].endswith("/BTCUSDT-1m-2024-03-01.zip")
+    assert metadata["2024-03-02|ETHUSDT"]["url"].endswith("/ETHUSDT-1m-2024-03-02.zip")  # its own, not the run's
+    assert len(metadata["2024-03-01|BTCUSDT"]["sha256"]) == 64
+    assert metadata["2024-03-01|BTCUSDT"]["rows"] == 1440
 
 
 def test_a_checksum_mismatch_fails_the_run_and_leaves_stored_partitions_untouched(instance, resources, replica, data_root):
     served = _publish(replica)
     register_symbols(instance, SYMBOLS)
-    assert materialize([raw_klines], instance=instance, resources=resources, tags=RANGE).success
+    assert materialize([RAW], instance=instance, resources=resources, tags=RANGE, selection=["raw_klines"]).success
     before = _digests(data_root)
 
     # The archive republishes a day, but the zip no longer matches its CHECKSUM.
@@ -151,12 +145,13 @@ def test_a_checksum_mismatch_fails_the_run_and_leaves_stored_partitions_untouche
         "spot", "daily", "klines", "ETHUSDT", "2024-03-02", klines_csv(served["klines"][("ETHUSDT", "2024-03-01")]),
         interval="1m", checksum="wrong",
     )
-    with pytest.raises(PartitionFetchError) as raised:
-        materialize([raw_klines], instance=instance, resources=resources, tags=RANGE)
+    with pytest.raises(ChunkFailure) as raised:
+        materialize([RAW], instance=instance, resources=resources, tags=RANGE, selection=["raw_klines"])
     message = str(raised.value)
     assert "2024-03-02|ETHUSDT" in message and path.rsplit("/", 1)[-1] in message
-    assert isinstance(raised.value.failures[("ETHUSDT", date(2024, 3, 2))], ChecksumMismatch)
-    assert "nothing was stored" in message
+    assert isinstance(raised.value.__cause__, PartitionFetchError)
+    assert isinstance(raised.value.__cause__.failures[("ETHUSDT", date(2024, 3, 2))], ChecksumMismatch)
+    assert "None of the run's partitions were stored" in message
     assert _digests(data_root) == before
 
 
@@ -164,32 +159,29 @@ def test_a_day_missing_from_the_archive_comes_from_rest_klines(instance, resourc
     rows = kline_rows("2024-03-03", seed=99)
     replica.klines["BTCUSDT"] = rest_klines(rows)
     register_symbols(instance, ["BTCUSDT"])
-    result = materialize([raw_klines], instance=instance, resources=resources, partition_key="2024-03-03|BTCUSDT")
+    result = materialize([RAW], instance=instance, resources=resources, partition_key="2024-03-03|BTCUSDT",
+                         selection=["raw_klines"])
     assert result.success
     stored = _stored(data_root, "raw_klines", "BTCUSDT", "2024-03-03")
     assert stored["close"].tolist() == [float(r[4]) for r in rows]
     assert len(replica.requests_to("/api/v3/klines")) == 2  # 1440 rows in pages of 1000
-    sources = result.asset_materializations_for_node("raw_klines")[0].metadata["source"].value
-    assert sources["2024-03-03|BTCUSDT"]["source"] == "binance REST"
+    assert partition_metadata(result, "raw_klines")["2024-03-03|BTCUSDT"]["source"] == "binance REST"
+    # A REST day cannot be verified: the (non-blocking) check says so instead of passing silently.
     checksum = next(e for e in result.get_asset_check_evaluations() if e.check_name == "checksum_verified")
-    assert checksum.passed
-    assert checksum.metadata["outcomes"].value == {"2024-03-03|BTCUSDT": "2024-03-03: binance REST publishes no checksum"}
+    assert not checksum.passed and checksum.severity.value == "WARN"
+    assert "2024-03-03|BTCUSDT: 2024-03-03: NOT verified: binance REST publishes no checksum" in checksum.description
 
 
 def test_trades_not_published_yet_is_a_clear_failure_not_an_empty_partition(instance, resources, data_root):
     register_symbols(instance, ["BTCUSDT"])
-    with pytest.raises(PartitionFetchError, match=r"2024-03-05\|BTCUSDT: .*not published yet"):
-        materialize([raw_trades], instance=instance, resources=resources, partition_key="2024-03-05|BTCUSDT")
+    with pytest.raises(ChunkFailure, match=r"2024-03-05\|BTCUSDT: .*not published yet"):
+        materialize([RAW], instance=instance, resources=resources, partition_key="2024-03-05|BTCUSDT",
+                    selection=["raw_trades"])
     assert not (data_root / "raw_trades").exists()
 
 
-def test_universe_sensor_registers_new_trading_symbols_and_keeps_delisted_ones(instance, replica, data_root, monkeypatch):
+def test_universe_sensor_registers_new_trading_symbols_and_keeps_delisted_ones(instance, replica, data_root, monkeypatch, resources):
     monkeypatch.setenv("UNIVERSE_SYMBOLS", "")
-    resources = {
-        "market_data": _source(replica, data_root / "_landing"),
-        "warehouse": DuckDBWarehouse(data_root=str(data_root)),
-        "parquet_io_manager": ParquetIOManager(root=str(data_root)),
-    }
     replica.symbols = [
         {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT"},
         {"symbol": "ETHUSDT", "status": "TRADING", "baseAsset": "ETH", "quoteAsset": "USDT"},
@@ -224,7 +216,7 @@ def test_universe_sensor_registers_new_trading_symbols_and_keeps_delisted_ones(i
     assert registered_symbols(instance) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # history kept
 
 
-def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, replica, data_root):
+def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, replica, data_root, pipeline_resources):
     from factor_assets.collection import book_snapshot_sensor
     from factor_core.book_landing import write_snapshot
 
@@ -235,7 +227,7 @@ def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, 
         "asks": [[f"{100.1 + i * 0.1:.1f}", "2.0"] for i in range(20)],
     }
     register_symbols(instance, ["BTCUSDT", "ETHUSDT"])  # ETHUSDT has no book: its failure is isolated
-    resources = {"market_data": _source(replica, landing, binance_book_source="collector")}
+    resources = {"market_data": _source(replica, landing, book_source="collector")}
     with build_sensor_context(instance=instance, resources=resources) as context:
         result = book_snapshot_sensor(context)
     assert "landed 1 snapshot(s), 1 failed" in result.skip_message
@@ -251,15 +243,13 @@ def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, 
         snap = pq.read_table(snapshot)
         stamps = pa.array(np.full(snap.num_rows, captured, dtype=np.int64)).cast(pa.timestamp("ns", tz="UTC"))
         write_snapshot(landing, "BTCUSDT", snap.set_column(0, "ts", stamps))
-    run_resources = {
-        "parquet_io_manager": ParquetIOManager(root=str(data_root)),
-        "market_data": _source(replica, landing, binance_book_source="collector", book_interval_s=60),
-    }
-    result = materialize([raw_book], instance=instance, resources=run_resources, partition_key="2024-03-01|BTCUSDT")
+    run_resources = pipeline_resources(_source(replica, landing, book_source="collector", book_interval_s=60))
+    result = materialize([RAW], instance=instance, resources=run_resources, partition_key="2024-03-01|BTCUSDT",
+                         selection=["raw_book"])
     assert result.success
     stored = _stored(data_root, "raw_book", "BTCUSDT", "2024-03-01")
     assert len(stored) == 120 and stored["ts"].nunique() == 3
-    source = result.asset_materializations_for_node("raw_book")[0].metadata["source"].value["2024-03-01|BTCUSDT"]
+    source = partition_metadata(result, "raw_book")["2024-03-01|BTCUSDT"]
     assert source["snapshots"] == "3" and source["snapshots_expected"] == "1440"
     assert float(source["completeness"]) == pytest.approx(3 / 1440, abs=1e-4)
     assert np.all(stored.groupby("ts")["level"].max() == 20)
