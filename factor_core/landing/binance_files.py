@@ -44,20 +44,21 @@ def _first_line(file: LandedFile, data: bytes) -> bytes:
 
 @functools.lru_cache(maxsize=4)
 def _parse_cached(path: str, size: int, mtime_ns: int, fmt: str, dataset: str, relative: str,
-                  period_key: tuple) -> tuple[pa.Table, tuple]:
+                  period_key: tuple) -> pa.Table:
+    """Parse once per file version: a monthly file serves every day of its month."""
     data = Path(path).read_bytes()
-    checks = tuple(sorted(_checksum(path, fmt, data).items()))
     bounds = {"day": period_key[1]} if period_key[0] == "day" else {"month": period_key[1]}
     parse = parse_zip if fmt == "binance-zip" else parse_csv
-    return parse(data, dataset, source=relative, use_threads=False, **bounds), checks
+    return parse(data, dataset, source=relative, use_threads=False, **bounds)
 
 
-def _checksum(path: str, fmt: str, data: bytes) -> dict[str, str]:
-    """Verify a zip against a sibling ``.CHECKSUM`` when there is one (before parsing it)."""
-    companion = Path(path + ".CHECKSUM")
-    if fmt != "binance-zip" or not companion.is_file():
+def _checksum(file: LandedFile) -> dict[str, str]:
+    """Verify a zip against a sibling ``.CHECKSUM`` when there is one (every read, before parsing)."""
+    companion = file.path.with_name(file.path.name + ".CHECKSUM")
+    if file.format != "binance-zip" or not companion.is_file():
         return {"checksum_verified": "false"}
-    return {"checksum_verified": "true", "sha256": verify_checksum(data, companion.read_bytes(), url=path)}
+    digest = verify_checksum(file.path.read_bytes(), companion.read_bytes(), url=str(file.path))
+    return {"checksum_verified": "true", "sha256": digest}
 
 
 def read_binance_file(file: LandedFile, day: date) -> tuple[pa.Table, dict[str, str]]:
@@ -68,8 +69,9 @@ def read_binance_file(file: LandedFile, day: date) -> tuple[pa.Table, dict[str, 
             dataset = _trades_dataset(head)
         else:
             dataset = _ARCHIVE[file.dataset]
+        checks = _checksum(file)
         period_key = ("month", (day.year, day.month)) if file.period == "monthly" else ("day", day)
-        table, checks = _parse_cached(str(file.path), file.size, file.mtime_ns, file.format, dataset,
+        table = _parse_cached(str(file.path), file.size, file.mtime_ns, file.format, dataset,
                                       file.relative_path, period_key)
     except (BinanceError, OSError) as exc:
         raise LandingFileError(file.relative_path, f"{exc}; {_FIX}") from exc
@@ -88,6 +90,6 @@ def read_binance_file(file: LandedFile, day: date) -> tuple[pa.Table, dict[str, 
         "time_unit": info.get("time_unit", ""),
         "header": info.get("header", ""),
         "duplicates_dropped": info.get("duplicates_dropped", "0"),
-        **dict(checks),
+        **checks,
     }
     return table.replace_schema_metadata(None), provenance
