@@ -65,10 +65,8 @@ class ArchiveClient(OwnedSession):
                 with attempt:
                     return await self._get_once(url)
         except (ServerError, *TRANSPORT_ERRORS) as exc:
-            raise RequestFailed(
-                f"GET {url} failed after {retrying.stop.failures} attempt(s): {describe_exception(exc)}",
-                exc,
-            ) from exc
+            detail = str(exc) if isinstance(exc, ServerError) else describe_exception(exc)
+            raise RequestFailed(f"GET {url} failed after {retrying.stop.failures} attempt(s): {detail}", exc) from exc
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def _get_once(self, url: str) -> bytes:
