@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from factor_core.retry import RetryPolicy, async_retrying
 from factor_core.schemas import BOOK, FUNDING, TS, validate_symbol
-from factor_core.timeutil import MS_PER_DAY, MS_PER_HOUR, as_date, day_start_ms, iso_s, to_ms
+from factor_core.timeutil import MS_PER_DAY, MS_PER_HOUR, NS_PER_SECOND, as_date, day_start_ms, iso_s, to_ms
 
 from .builders import build_klines
 from .columns import epoch_to_utc_ns
@@ -250,7 +250,7 @@ class RestClient(OwnedSession):
         endpoint = f"GET {self.api_url}/api/v3/depth"
         book = await self.request(self.api_url, "/api/v3/depth", {"symbol": symbol, "limit": limit},
                                   weight=weight, symbol=symbol)
-        captured_ns = int(round(self.clock() * 1e9))
+        captured_ns = int(round(self.clock() * NS_PER_SECOND))
         try:
             bids = np.array([[float(p), float(q)] for p, q in book["bids"]], dtype=float).reshape(-1, 2)
             asks = np.array([[float(p), float(q)] for p, q in book["asks"]], dtype=float).reshape(-1, 2)
