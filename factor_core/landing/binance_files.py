@@ -33,10 +33,11 @@ def _trades_dataset(first_line: bytes) -> str:
     return "um_aggTrades" if first_line.count(b",") + 1 == 7 else "aggTrades"
 
 
-def _first_line(file: LandedFile, data: bytes) -> bytes:
+def _first_line(file: LandedFile) -> bytes:
     if file.format == "binance-csv":
-        return data[: data.find(b"\n")] if b"\n" in data else data
-    info, stored, raw = open_member(data, file.relative_path)
+        with open(file.path, "rb") as handle:
+            return handle.read(4096).split(b"\n", 1)[0]
+    info, stored, raw = open_member(file.path.read_bytes(), file.relative_path)
     if stored is not None:
         return stored.split(b"\n", 1)[0]
     return MemberReader(raw, info, file.relative_path).peek(4096).split(b"\n", 1)[0]
@@ -65,8 +66,7 @@ def read_binance_file(file: LandedFile, day: date) -> tuple[pa.Table, dict[str, 
     """The canonical table of ``day`` from one Binance-format landed file, and its provenance."""
     try:
         if file.dataset == "trades":
-            head = _first_line(file, file.path.read_bytes())
-            dataset = _trades_dataset(head)
+            dataset = _trades_dataset(_first_line(file))
         else:
             dataset = _ARCHIVE[file.dataset]
         checks = _checksum(file)

@@ -121,10 +121,9 @@ def _trades(table: pa.Table, ctx: ParseContext, ns: np.ndarray) -> tuple[pa.Tabl
         raise LandingFileError(ctx.source, f"side {side[row].as_py()!r} is neither 'buy' nor 'sell' (the "
                                            f"aggressor side must be known for raw_trades); {_FIX}")
     ids = table.column("id")
-    texts = ids.to_pylist()
     note = {}
-    if ids.null_count == 0 and all(_INT_TEXT.match(t) for t in texts):
-        trade_id = pa.array([int(t) for t in texts], _I64)
+    if ids.null_count == 0 and pc.all(pc.match_substring_regex(ids, _INT_TEXT.pattern)).as_py():
+        trade_id = ids.cast(_I64)
     else:  # some exchanges publish no or non-numeric trade ids
         trade_id = pa.array(np.arange(table.num_rows, dtype=np.int64))
         note = {"trade_id": "row number in the file (the file's ids are missing or not integers)"}
