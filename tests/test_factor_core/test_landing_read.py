@@ -384,3 +384,16 @@ def test_a_corrupt_parquet_file_or_one_with_rows_of_another_day_is_refused(root)
     pq.write_table(_klines_table((DAY_US + 24 * HOUR_US) * 1000), root / "klines/BTCUSDT/2024-01-01.parquet")
     with pytest.raises(LandingFileError, match=r"outside the file's UTC day 2024-01-01"):
         read(root, "klines")
+
+
+def test_tardis_trades_without_integer_ids_get_row_numbers_and_an_unknown_side_is_refused(root):
+    rows = [["okex", "BTCUSDT", DAY_US + i, DAY_US + i, f"t-{i}", "buy", "1.5", "2"] for i in range(5)]
+    tardis(root, "trades", TRADES_HEADER, rows, exchange="okex")
+    data = read(root, "trades")
+    assert data.table.column("trade_id").to_pylist() == [0, 1, 2, 3, 4]
+    assert "row number" in data.provenance["trade_id"]
+    rows[2][5] = "unknown"
+    name = tardis(root, "trades", TRADES_HEADER, rows, exchange="okex")
+    with pytest.raises(LandingFileError) as raised:
+        read(root, "trades")
+    assert raised.value.path == name and "side 'unknown' is neither 'buy' nor 'sell'" in raised.value.reason
