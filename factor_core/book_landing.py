@@ -15,7 +15,7 @@ over snapshots expected at the configured interval.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,8 +23,7 @@ import pyarrow.parquet as pq
 
 from factor_core.atomic_files import write_files_atomically
 from factor_core.schemas import BOOK, conform, validate_symbol
-
-SECONDS_PER_DAY = 86_400
+from factor_core.timeutil import SECONDS_PER_DAY, day_of_ns
 
 
 def landing_dir(landing_root: str | Path, symbol: str, day: date) -> Path:
@@ -40,7 +39,7 @@ def write_snapshot(landing_root: str | Path, symbol: str, snapshot: pa.Table) ->
     if (stamps != stamps[0]).any():
         raise ValueError(f"depth snapshot of {symbol} mixes capture times")
     captured_ns = int(stamps[0])
-    day = datetime.fromtimestamp(captured_ns / 1e9, tz=timezone.utc).date()
+    day = day_of_ns(captured_ns)
     path = landing_dir(landing_root, symbol, day) / f"snap-{captured_ns}.parquet"
     write_files_atomically([(path, lambda handle: pq.write_table(table, handle))])
     return path

@@ -1,52 +1,49 @@
-"""The pipeline's four raw datasets from Binance, for many (symbol, day) partitions at once.
+"""The pipeline's raw datasets from Binance, for every (dataset, symbol, day) of a run at once.
 
-One run of a raw asset calls :func:`fetch_partitions` once: every archive
-download of the run shares one aiohttp session (bounded concurrency), every
-REST call one ``RestClient`` (one weight limiter). Per dataset:
+One run calls :func:`fetch_datasets` once: every download and REST call of the
+run shares one aiohttp session (archive downloads bounded by
+``max_concurrency``) and one ``RestClient`` (one weight limiter per host).
 
-| dataset | primary | fallback when the archive has not published the day |
+| dataset | primary | when the archive has no file for the day |
 | --- | --- | --- |
 | klines  | spot 1m klines archive (checksum verified) | REST ``/api/v3/klines``, paginated |
-| trades  | spot aggTrades archive (checksum verified) | none: "not available yet" |
+| trades  | spot aggTrades archive (checksum verified) | none: "not published yet" |
 | book    | USD-M futures bookDepth archive (depth bands) | none; or, with ``book_source="collector"``, the live snapshots collected from ``/api/v3/depth`` |
-| funding | USD-M monthly fundingRate archive, cut into days | REST ``/fapi/v1/fundingRate`` |
+| funding | USD-M monthly fundingRate archive, fetched once per (symbol, month), cut into days | REST ``/fapi/v1/fundingRate`` |
+| quotes  | USD-M futures bookTicker archive (best bid/ask updates) | an empty ``QUOTES`` table whose provenance says why: spot has no top-of-book history |
 
-Any failure fails the whole batch with every failing partition named, so a
-run either stores all of its partitions or none.
+Any failure fails the whole batch with every failing (dataset, partition)
+named, so a run either stores all of its partitions or none.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Mapping
 
+import aiohttp
 import pyarrow as pa
 
-from factor_core.binance import BinanceUrls
-from factor_core.binance.archive import ArchiveClient, parse_info, split_by_day
-from factor_core.binance.errors import BinanceError, NotAvailableYet
-from factor_core.binance.rest import RestClient
 from factor_core.book_landing import load_collected_book, write_snapshot
-from factor_core.schemas import FUNDING, validate_symbol
+from factor_core.partition_data import PartitionData
+from factor_core.schemas import FUNDING, QUOTES, validate_symbol
+from factor_core.timeutil import day_bounds
 
-ARCHIVE_DATASET = {"klines": "klines", "trades": "aggTrades", "book": "bookDepth"}
+from .client import ArchiveClient
+from .errors import BinanceError, NotAvailableYet
+from .parse import parse_info, split_by_day
+from .rest import RestClient
+from .urls import BinanceUrls
+
+#: The pipeline datasets this source serves, and the archive dataset behind each daily one.
+DATASETS = ("klines", "trades", "book", "funding", "quotes")
+ARCHIVE_DATASET = {"klines": "klines", "trades": "aggTrades", "book": "bookDepth", "quotes": "bookTicker"}
 BOOK_SOURCES = ("futures_depth", "collector")
 
-
-@dataclass(frozen=True)
-class Fetched:
-    """One partition's canonical table and where it came from (goes into metadata)."""
-
-    table: pa.Table
-    provenance: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def checksum_verified(self) -> bool | None:
-        """True for a verified archive file, None where the source publishes no checksum."""
-        value = self.provenance.get("checksum_verified")
-        return None if value == "n/a" else value == "true"
+Pair = tuple[str, date]
 
 
 @dataclass(frozen=True)
@@ -64,13 +61,22 @@ class BinanceSourceConfig:
 
 
 class PartitionFetchError(BinanceError):
-    """Some partitions of a batch could not be fetched; names each with its cause."""
+    """Some partitions of a batch could not be fetched; names each with its cause.
 
-    def __init__(self, dataset: str, failures: dict[tuple[str, date], BaseException]):
-        self.failures = failures
-        lines = [f"{day.isoformat()}|{symbol}: {exc}" for (symbol, day), exc in sorted(failures.items())]
+    ``failures`` is keyed ``(dataset, symbol, day)``; when the error comes from the
+    single-dataset :func:`fetch_partitions` it is keyed ``(symbol, day)``.
+    """
+
+    def __init__(self, failures: Mapping[tuple, BaseException], *, dataset: str | None = None):
+        self.failures = dict(failures)
+        self.dataset = dataset
+        lines = []
+        for key, exc in sorted(self.failures.items(), key=lambda item: tuple(map(str, item[0]))):
+            *name, symbol, day = key if dataset is None else (dataset, *key)
+            lines.append(f"{name[0]} {day.isoformat()}|{symbol}: {exc}")
+        what = dataset or ", ".join(sorted({key[0] for key in self.failures}))
         super().__init__(
-            f"{dataset}: {len(failures)} partition(s) could not be fetched; nothing was stored:\n  "
+            f"{what}: {len(self.failures)} partition(s) could not be fetched; nothing was stored:\n  "
             + "\n  ".join(lines)
         )
 
@@ -87,96 +93,126 @@ def _archive_provenance(table: pa.Table) -> dict[str, str]:
     }
 
 
-def _rest_provenance(table: pa.Table, endpoint: str) -> dict[str, str]:
+def _rest_provenance(endpoint: str) -> dict[str, str]:
     return {"source": "binance REST", "url": endpoint, "checksum_verified": "n/a"}
 
 
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
+def _no_quotes(symbol: str, day: date, exc: NotAvailableYet) -> PartitionData:
+    return PartitionData(QUOTES.empty_table(), {
+        "source": "none",
+        "checksum_verified": "n/a",
+        "rows": "0",
+        "reason": (
+            f"no top-of-book history for {symbol} on {day.isoformat()}: Binance publishes none for "
+            f"spot, and the USD-M futures bookTicker archive has no file ({exc.url}, HTTP 404)"
+        ),
+    })
 
 
-async def _fetch_one(dataset: str, symbol: str, day: date, archive: ArchiveClient, rest: RestClient,
-                     config: BinanceSourceConfig) -> Fetched:
-    if dataset == "book" and config.book_source == "collector":
-        if not config.landing_root:
-            raise ValueError("book_source='collector' needs a landing_root")
-        table, completeness = load_collected_book(config.landing_root, symbol, day, config.book_interval_s)
-        return Fetched(table, {"source": "live collector", "checksum_verified": "n/a", **completeness})
-    try:
-        table = await archive.fetch_day(ARCHIVE_DATASET[dataset], symbol, day)
-        return Fetched(table, _archive_provenance(table))
-    except NotAvailableYet as exc:
-        if dataset != "klines":
-            raise
-        table = await rest.klines_day(symbol, day)
-        if table.num_rows == 0:
-            raise NotAvailableYet(f"{exc.args[0] if exc.args else exc}; REST klines returned no closed bar") from exc
-        return Fetched(table, _rest_provenance(table, f"{rest.api_url}/api/v3/klines"))
+class _Run:
+    """The clients and result maps of one :func:`fetch_datasets` call."""
 
+    def __init__(self, archive: ArchiveClient, rest: RestClient, config: BinanceSourceConfig):
+        self.archive, self.rest, self.config = archive, rest, config
+        self.results: dict[str, dict[Pair, PartitionData]] = defaultdict(dict)
+        self.failures: dict[tuple[str, str, date], BaseException] = {}
 
-async def _fetch_funding(pairs: list[tuple[str, date]], archive: ArchiveClient, rest: RestClient,
-                         results: dict, failures: dict) -> None:
-    """Monthly files cover many day partitions: fetch each (symbol, month) once."""
-    by_month: dict[tuple[str, int, int], list[date]] = defaultdict(list)
-    for symbol, day in pairs:
-        by_month[(symbol, day.year, day.month)].append(day)
-
-    async def month(symbol: str, year: int, month_: int, days: list[date]) -> None:
+    async def daily(self, dataset: str, symbol: str, day: date) -> None:
         try:
-            table = await archive.fetch_month("fundingRate", symbol, year, month_)
-            per_day = split_by_day(table)
-            provenance = _archive_provenance(table)
-            for day in days:
-                piece = per_day.get(day, FUNDING.empty_table())
-                results[(symbol, day)] = Fetched(piece, provenance)
+            self.results[dataset][(symbol, day)] = await self._daily(dataset, symbol, day)
+        except Exception as exc:  # noqa: BLE001 - collected and reported per partition
+            self.failures[(dataset, symbol, day)] = exc
+
+    async def _daily(self, dataset: str, symbol: str, day: date) -> PartitionData:
+        if dataset == "book" and self.config.book_source == "collector":
+            if not self.config.landing_root:
+                raise ValueError("book_source='collector' needs a landing_root")
+            table, completeness = load_collected_book(
+                self.config.landing_root, symbol, day, self.config.book_interval_s)
+            return PartitionData(table, {"source": "live collector", "checksum_verified": "n/a", **completeness})
+        try:
+            table = await self.archive.fetch_day(ARCHIVE_DATASET[dataset], symbol, day)
+            return PartitionData(table, _archive_provenance(table))
+        except NotAvailableYet as exc:
+            if dataset == "quotes":
+                return _no_quotes(symbol, day, exc)
+            if dataset != "klines":
+                raise
+            table = await self.rest.klines_day(symbol, day)
+            if table.num_rows == 0:
+                raise NotAvailableYet(f"{exc.url}; REST klines returned no closed bar") from exc
+            return PartitionData(table, _rest_provenance(f"{self.rest.api_url}/api/v3/klines"))
+
+    async def funding_month(self, symbol: str, year: int, month: int, days: list[date]) -> None:
+        """Monthly files cover many day partitions: one download per (symbol, month)."""
+        try:
+            table = await self.archive.fetch_month("fundingRate", symbol, year, month)
         except NotAvailableYet:
-            for day in days:  # the month's file appears early next month: ask the API
-                try:
-                    start, end = _day_bounds(day)
-                    table = await rest.funding_history(symbol, start, end)
-                    results[(symbol, day)] = Fetched(table, _rest_provenance(table, f"{rest.fapi_url}/fapi/v1/fundingRate"))
-                except Exception as exc:  # noqa: BLE001 - collected and reported per partition
-                    failures[(symbol, day)] = exc
+            # the month's file appears early next month: ask the API, day by day
+            await asyncio.gather(*(self._funding_rest(symbol, day) for day in days))
+            return
         except Exception as exc:  # noqa: BLE001
             for day in days:
-                failures[(symbol, day)] = exc
+                self.failures[("funding", symbol, day)] = exc
+            return
+        per_day = split_by_day(table)
+        provenance = _archive_provenance(table)
+        for day in days:
+            piece = per_day.get(day, FUNDING.empty_table())
+            self.results["funding"][(symbol, day)] = PartitionData(piece, provenance)
 
-    await asyncio.gather(*(month(s, y, m, d) for (s, y, m), d in by_month.items()))
+    async def _funding_rest(self, symbol: str, day: date) -> None:
+        try:
+            table = await self.rest.funding_history(symbol, *day_bounds(day))
+            endpoint = f"{self.rest.fapi_url}/fapi/v1/fundingRate"
+            self.results["funding"][(symbol, day)] = PartitionData(table, _rest_provenance(endpoint))
+        except Exception as exc:  # noqa: BLE001
+            self.failures[("funding", symbol, day)] = exc
 
 
-async def fetch_partitions_async(dataset: str, pairs: list[tuple[str, date]],
-                                 config: BinanceSourceConfig) -> dict[tuple[str, date], Fetched]:
+async def fetch_datasets_async(datasets: Iterable[str], pairs: Iterable[Pair],
+                               config: BinanceSourceConfig) -> dict[str, dict[Pair, PartitionData]]:
+    """See :func:`fetch_datasets`."""
+    datasets, pairs = list(dict.fromkeys(datasets)), list(dict.fromkeys(pairs))
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; the Binance source serves {list(DATASETS)}")
     for symbol, _ in pairs:
         validate_symbol(symbol)
-    results: dict[tuple[str, date], Fetched] = {}
-    failures: dict[tuple[str, date], BaseException] = {}
-    async with ArchiveClient(config.urls.archive, max_concurrency=config.max_concurrency) as archive, \
-            RestClient(config.urls.api, config.urls.fapi, max_wait_s=config.max_wait_s) as rest:
-        if dataset == "funding":
-            await _fetch_funding(pairs, archive, rest, results, failures)
-        else:
-            outcomes = await asyncio.gather(
-                *(_fetch_one(dataset, s, d, archive, rest, config) for s, d in pairs), return_exceptions=True
-            )
-            for pair, outcome in zip(pairs, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    if not isinstance(outcome, Exception):
-                        raise outcome
-                    failures[pair] = outcome
-                else:
-                    results[pair] = outcome
-    if failures:
-        raise PartitionFetchError(dataset, failures)
-    return results
+    async with aiohttp.ClientSession() as session:
+        archive = ArchiveClient(config.urls.archive, session=session, max_concurrency=config.max_concurrency)
+        rest = RestClient(config.urls.api, config.urls.fapi, session=session, max_wait_s=config.max_wait_s)
+        run = _Run(archive, rest, config)
+        jobs = [run.daily(d, s, day) for d in datasets if d != "funding" for s, day in pairs]
+        if "funding" in datasets:
+            months: dict[tuple[str, int, int], list[date]] = defaultdict(list)
+            for symbol, day in pairs:
+                months[(symbol, day.year, day.month)].append(day)
+            jobs += [run.funding_month(s, y, m, days) for (s, y, m), days in months.items()]
+        await asyncio.gather(*jobs)
+    if run.failures:
+        raise PartitionFetchError(run.failures)
+    return {d: dict(run.results[d]) for d in datasets}
 
 
-def fetch_partitions(dataset: str, pairs: list[tuple[str, date]],
-                     config: BinanceSourceConfig) -> dict[tuple[str, date], Fetched]:
-    """Synchronous entry point for a Dagster step (runs its own event loop)."""
-    if dataset not in ("klines", "trades", "book", "funding"):
-        raise ValueError(f"unknown dataset {dataset!r}")
-    return asyncio.run(fetch_partitions_async(dataset, pairs, config))
+def fetch_datasets(datasets: Iterable[str], pairs: Iterable[Pair],
+                   config: BinanceSourceConfig) -> dict[str, dict[Pair, PartitionData]]:
+    """Every dataset of every (symbol, day) of a run, concurrently -> ``{dataset: {(symbol, day): data}}``.
+
+    ``datasets`` are names of :data:`DATASETS`. Raises :class:`PartitionFetchError`
+    naming every failing (dataset, partition) with its cause; nothing is returned
+    (so nothing gets stored) when any partition fails. Runs its own event loop:
+    call it from a Dagster step, not from inside a running loop.
+    """
+    return asyncio.run(fetch_datasets_async(datasets, pairs, config))
+
+
+def fetch_partitions(dataset: str, pairs: list[Pair], config: BinanceSourceConfig) -> dict[Pair, PartitionData]:
+    """One dataset of :func:`fetch_datasets` (kept while the Dagster glue calls one dataset per step)."""
+    try:
+        return fetch_datasets([dataset], pairs, config)[dataset]
+    except PartitionFetchError as exc:
+        raise PartitionFetchError({key[1:]: e for key, e in exc.failures.items()}, dataset=dataset) from None
 
 
 async def _collect(api_url: str, symbols: list[str], levels: int, landing_root: str,

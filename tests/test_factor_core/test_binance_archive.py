@@ -20,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from binance_replica import (  # noqa: E402
     BinanceReplica,
     Fault,
+    archive_day,
+    archive_days,
+    archive_month,
     agg_trade_rows,
     agg_trades_csv,
     archive_path,
@@ -32,20 +35,19 @@ from binance_replica import (  # noqa: E402
     make_zip,
 )
 
-from factor_core.binance import archive  # noqa: E402
-from factor_core.binance._http import RetryPolicy  # noqa: E402
-from factor_core.binance.archive import (  # noqa: E402
+import factor_core.binance as binance_pkg  # noqa: E402
+from factor_core.binance import (  # noqa: E402
     ArchiveClient,
     archive_url,
     fetch_day,
-    fetch_day_sync,
-    fetch_days_sync,
-    fetch_funding_day_sync,
     fetch_funding_month,
     parse_csv,
     parse_info,
+    parse_zip,
     split_by_day,
 )
+from factor_core.binance.zipmember import MemberReader, open_member, read_zip_member  # noqa: E402
+from factor_core.retry import RetryPolicy  # noqa: E402
 from factor_core.binance.errors import (  # noqa: E402
     ChecksumMismatch,
     ChecksumMissing,
@@ -107,7 +109,7 @@ def test_invalid_symbol_rejected_before_any_request(replica):
     before = len(replica.requests)
     for bad in ["btcusdt", "BTC/USDT", "../etc", "", "B"]:
         with pytest.raises(InvalidSymbolError):
-            fetch_day_sync("klines", bad, DAY, base_url=replica.url)
+            archive_day(replica.url, "klines", bad, DAY)
     assert len(replica.requests) == before
 
 
@@ -120,7 +122,7 @@ def test_klines_value_for_value(replica, unit, day, header):
     symbol = f"K{unit.upper()}{int(header)}USDT"
     rows = kline_rows(day, unit=unit, seed=3)
     put_klines(replica, symbol, day, klines_csv(rows, header=header))
-    t = fetch_day_sync("klines", symbol, day, base_url=replica.url)
+    t = archive_day(replica.url, "klines", symbol, day)
     assert t.schema.equals(KLINES)
     assert t.num_rows == 1440
     assert _ts_ns(t, "open_time") == [_ns(r[0], unit) for r in rows]
@@ -142,7 +144,7 @@ def test_agg_trades_value_for_value(replica, unit, day, header):
     symbol = f"T{unit.upper()}{int(header)}USDT"
     rows = agg_trade_rows(day, unit=unit, n=3000, seed=5, bool_style="True" if header else "true")
     put_trades(replica, symbol, day, agg_trades_csv(rows, header=header))
-    t = fetch_day_sync("aggTrades", symbol, day, base_url=replica.url)
+    t = archive_day(replica.url, "aggTrades", symbol, day)
     assert t.schema.equals(TRADES)
     assert t.column("trade_id").to_pylist() == [int(r[0]) for r in rows]
     assert _ts_ns(t, "ts") == [_ns(r[5], unit) for r in rows]
@@ -156,7 +158,7 @@ def test_book_depth_bands(replica, header):
     symbol = f"BOOK{int(header)}USDT"
     rows = book_depth_rows(DAY, snapshots=20, bands=(0.2, 1, 2, 3, 4, 5), seed=2)
     replica.put_archive("futures/um", "daily", "bookDepth", symbol, DAY, book_depth_csv(rows, header=header))
-    t = fetch_day_sync("bookDepth", symbol, DAY, base_url=replica.url)
+    t = archive_day(replica.url, "bookDepth", symbol, DAY)
     assert t.schema.equals(BOOK)
     assert t.num_rows == len(rows)
     got = t.to_pylist()
@@ -194,8 +196,8 @@ def test_funding_month_split_by_day(replica, header):
     assert list(parts) == [date(2024, 2, d) for d in range(1, 30)]
     assert all(p.num_rows == 3 for p in parts.values())
     assert sum(p.num_rows for p in parts.values()) == t.num_rows
-    day = fetch_funding_day_sync(symbol, "2024-02-29", base_url=replica.url)
-    assert day.equals(parts[date(2024, 2, 29)])
+    again = archive_month(replica.url, "fundingRate", symbol, 2024, 2)
+    assert again.equals(t)  # the same verified file, parsed the same way
 
 
 def test_microsecond_file_among_millisecond_files(replica):
@@ -204,7 +206,7 @@ def test_microsecond_file_among_millisecond_files(replica):
     us_rows = kline_rows("2025-01-01", unit="us", seed=2)
     put_klines(replica, "SWITCHUSDT", "2024-12-31", klines_csv(ms_rows))
     put_klines(replica, "SWITCHUSDT", "2025-01-01", klines_csv(us_rows))
-    out = fetch_days_sync("klines", "SWITCHUSDT", ["2024-12-31", "2025-01-01"], base_url=replica.url)
+    out = archive_days(replica.url, "klines", "SWITCHUSDT", ["2024-12-31", "2025-01-01"])
     a, b = out[date(2024, 12, 31)], out[date(2025, 1, 1)]
     assert parse_info(a)["time_unit"] == "ms" and parse_info(b)["time_unit"] == "us"
     ts = np.array(_ts_ns(a, "open_time") + _ts_ns(b, "open_time"))
@@ -231,14 +233,14 @@ def test_session_passed_in_and_unsorted_input(replica):
 def test_404_is_not_available_yet(replica):
     url = archive_url("klines", "NOPEUSDT", "2030-01-01", replica.url)
     with pytest.raises(NotAvailableYet, match="not published yet") as ei:
-        fetch_day_sync("klines", "NOPEUSDT", "2030-01-01", base_url=replica.url)
+        archive_day(replica.url, "klines", "NOPEUSDT", "2030-01-01")
     assert str(ei.value) == f"{url} not published yet (HTTP 404)"
 
 
 def test_checksum_mismatch_names_url_and_both_hashes(replica):
     path = put_klines(replica, "SUMUSDT", DAY, klines_csv(kline_rows(DAY)), checksum="wrong")
     with pytest.raises(ChecksumMismatch) as ei:
-        fetch_day_sync("klines", "SUMUSDT", DAY, base_url=replica.url)
+        archive_day(replica.url, "klines", "SUMUSDT", DAY)
     msg = str(ei.value)
     actual = hashlib.sha256(replica.files[path]).hexdigest()
     expected = replica.files[path + ".CHECKSUM"].split()[0].decode()
@@ -248,7 +250,7 @@ def test_checksum_mismatch_names_url_and_both_hashes(replica):
 def test_missing_checksum_is_an_error(replica):
     path = put_klines(replica, "NOSUMUSDT", DAY, klines_csv(kline_rows(DAY)), checksum="missing")
     with pytest.raises(ChecksumMissing, match=r"\.CHECKSUM is missing") as ei:
-        fetch_day_sync("klines", "NOSUMUSDT", DAY, base_url=replica.url)
+        archive_day(replica.url, "klines", "NOSUMUSDT", DAY)
     assert replica.url + path in str(ei.value)
 
 
@@ -270,7 +272,7 @@ def test_corrupt_zip(replica, kind):
         data = buf.getvalue()
     path = put_klines(replica, "CORRUPTUSDT", DAY, None, zip_bytes=data)  # checksum matches the bytes
     with pytest.raises(CorruptArchive) as ei:
-        fetch_day_sync("klines", "CORRUPTUSDT", DAY, base_url=replica.url)
+        archive_day(replica.url, "klines", "CORRUPTUSDT", DAY)
     assert replica.url + path in str(ei.value)
     if kind == "two_members":
         assert "exactly one CSV member" in str(ei.value)
@@ -281,7 +283,7 @@ def _fetch_csv(replica, symbol, csv, dataset="klines", day=DAY):
         put_klines(replica, symbol, day, csv)
     else:
         put_trades(replica, symbol, day, csv)
-    return fetch_day_sync(dataset, symbol, day, base_url=replica.url)
+    return archive_day(replica.url, dataset, symbol, day)
 
 
 def test_truncated_csv(replica):
@@ -306,7 +308,7 @@ def test_non_numeric_price(replica, header):
     rows[41][1] = "12a.5"
     put_trades(replica, f"NANP{int(header)}USDT", DAY, agg_trades_csv(rows, header=header))
     with pytest.raises(ParseError) as ei:
-        fetch_day_sync("aggTrades", f"NANP{int(header)}USDT", DAY, base_url=replica.url)
+        archive_day(replica.url, "aggTrades", f"NANP{int(header)}USDT", DAY)
     err = ei.value
     assert (err.line, err.column, err.value) == (42 + int(header), "price", "12a.5")
     assert f"line {42 + int(header)} column 'price' value '12a.5'" in str(err)
@@ -377,7 +379,7 @@ def test_empty_file_is_an_error():
 def test_500_then_success_and_reset_then_success(replica):
     path = put_klines(replica, "FLAKYUSDT", DAY, klines_csv(kline_rows(DAY)))
     replica.inject(path, Fault(status=500), Fault(reset=True))
-    t = fetch_day_sync("klines", "FLAKYUSDT", DAY, base_url=replica.url, **FAST_RETRY)
+    t = archive_day(replica.url, "klines", "FLAKYUSDT", DAY, **FAST_RETRY)
     assert t.num_rows == 1440
     assert len(replica.requests_to(path)) == 3
 
@@ -386,41 +388,40 @@ def test_retries_exhausted_names_last_error(replica):
     path = put_klines(replica, "DEADUSDT", DAY, klines_csv(kline_rows(DAY)))
     replica.inject(path, *[Fault(status=503)] * 3)
     with pytest.raises(RequestFailed, match="failed after 3 attempt.*HTTP 503"):
-        fetch_day_sync("klines", "DEADUSDT", DAY, base_url=replica.url, **FAST_RETRY)
+        archive_day(replica.url, "klines", "DEADUSDT", DAY, **FAST_RETRY)
 
 
 def test_read_timeout_then_success(replica):
     path = put_klines(replica, "SLOWUSDT", DAY, klines_csv(kline_rows(DAY)))
     replica.inject(path, Fault(delay=1.5))
-    t = fetch_day_sync("klines", "SLOWUSDT", DAY, base_url=replica.url,
+    t = archive_day(replica.url, "klines", "SLOWUSDT", DAY,
                        timeout=aiohttp.ClientTimeout(sock_read=0.4), **FAST_RETRY)
     assert len(replica.requests_to(path)) >= 2
     assert t.num_rows == 1440
 
 
-def test_concurrency_is_bounded(replica):
+def test_at_most_max_concurrency_downloads_are_in_flight_at_the_replica(replica):
     days = [date(2024, 3, d) for d in range(1, 7)]
     for d in days:
         put_klines(replica, "MANYUSDT", d.isoformat(), klines_csv(kline_rows(d)))
         replica.inject(archive_path("spot", "daily", "klines", "MANYUSDT", d.isoformat(), "1m"),
-                       Fault(delay=0.15))
-    import time
-
-    t0 = time.perf_counter()
-    out = fetch_days_sync("klines", "MANYUSDT", days, base_url=replica.url, max_concurrency=2)
-    elapsed = time.perf_counter() - t0
+                       Fault(delay=0.15))  # slow zips, so requests overlap if the client lets them
+    replica.max_in_flight = 0
+    out = archive_days(replica.url, "klines", "MANYUSDT", days, max_concurrency=2)
     assert [t.num_rows for t in out.values()] == [1440] * 6
-    assert elapsed >= 3 * 0.15 * 0.9  # 6 delayed zips, at most 2 in flight -> >= 3 rounds
-    missing = fetch_days_sync("klines", "MANYUSDT", [date(2031, 1, 1)], base_url=replica.url,
+    assert replica.max_in_flight == 2  # 12 requests (6 zips + 6 CHECKSUMs), never more than 2 at once
+    missing = archive_days(replica.url, "klines", "MANYUSDT", [date(2031, 1, 1)],
                               return_exceptions=True)
     assert isinstance(missing[date(2031, 1, 1)], NotAvailableYet)
 
 
-def test_binance_package_never_imports_dagster():
+def test_binance_landing_and_helper_modules_never_import_dagster():
     import re
 
-    src = Path(archive.__file__).parent
-    for py in [*src.glob("*.py"), src.parent / "quality.py"]:
+    src = Path(binance_pkg.__file__).parent
+    core = src.parent
+    for py in [*src.glob("*.py"), *(core / "landing").glob("*.py"), core / "quality.py",
+               core / "retry.py", core / "timeutil.py", core / "partition_data.py"]:
         assert not re.search(r"^\s*(import|from)\s+dagster", py.read_text(), re.M), py
 
 
@@ -461,7 +462,7 @@ def test_parse_zip_streamed_equals_whole_file(header, threads, block_size):
     rows = agg_trade_rows(DAY, n=5000, seed=11)
     csv, data = _agg_zip(rows, header=header)
     assert len(csv) > 40 * 4096  # many blocks, many inflate steps
-    t = archive.parse_zip(data, "aggTrades", source="s.zip", day=DAY, use_threads=threads,
+    t = parse_zip(data, "aggTrades", source="s.zip", day=DAY, use_threads=threads,
                           block_size=block_size)
     ref = parse_csv(csv, "aggTrades", source="s.zip", day=DAY, use_threads=False)
     assert t.equals(ref) and t.schema.equals(TRADES)
@@ -474,16 +475,16 @@ def test_parse_zip_streamed_equals_whole_file(header, threads, block_size):
 def test_member_reader_returns_exact_bytes_for_any_read_size():
     csv, data = _agg_zip(agg_trade_rows(DAY, n=3000, seed=3), level=9)
     for size in (1, 7, 4096, 65536, 1 << 20, -1):
-        info, stored, raw = archive._open_member(data, "m.zip")
+        info, stored, raw = open_member(data, "m.zip")
         assert stored is None
-        reader = archive._MemberReader(raw, info, "m.zip")
+        reader = MemberReader(raw, info, "m.zip")
         assert csv.startswith(reader.peek(10))
         pieces = []
         while chunk := reader.read(size):
             assert size < 0 or len(chunk) <= size
             pieces.append(chunk)
         assert b"".join(pieces) == csv and reader.done and reader.error is None
-        assert archive.read_zip_member(data, source="m.zip") == (info.filename, csv)
+        assert read_zip_member(data, source="m.zip") == (info.filename, csv)
 
 
 @pytest.mark.parametrize("threads", [False, True])
@@ -491,11 +492,11 @@ def test_streamed_crc_and_size_mismatch_are_corrupt_archive(threads):
     csv, data = _agg_zip(agg_trade_rows(DAY, n=3000))
     bad_crc = _patch_directory(data, crc=(zipfile.crc32(csv) ^ 1))
     with pytest.raises(CorruptArchive, match="bad CRC-32"):
-        archive.parse_zip(bad_crc, "aggTrades", source="c.zip", day=DAY, use_threads=threads)
+        parse_zip(bad_crc, "aggTrades", source="c.zip", day=DAY, use_threads=threads)
     for size, what in ((len(csv) + 10, "inflates to"), (len(csv) - 10, "inflates beyond")):
         bad_size = _patch_directory(data, size=size)
         with pytest.raises(CorruptArchive, match=what) as ei:
-            archive.parse_zip(bad_size, "aggTrades", source="c.zip", day=DAY, use_threads=threads,
+            parse_zip(bad_size, "aggTrades", source="c.zip", day=DAY, use_threads=threads,
                               block_size=4096)
         assert "c.zip" in str(ei.value)
 
@@ -509,14 +510,14 @@ def test_streamed_bitflip_is_corrupt_archive_not_parse_error(where):
     flipped = data[:i] + bytes([data[i] ^ 0x55]) + data[i + 1:]
     for threads in (False, True):
         with pytest.raises(CorruptArchive, match="b.zip"):
-            archive.parse_zip(flipped, "aggTrades", source="b.zip", day=DAY,
+            parse_zip(flipped, "aggTrades", source="b.zip", day=DAY,
                               use_threads=threads, block_size=4096)
 
 
 def test_truncated_deflate_stream_is_corrupt_archive():
     _, data = _agg_zip(agg_trade_rows(DAY, n=3000))
-    info, _, raw = archive._open_member(data, "t.zip")
-    reader = archive._MemberReader(raw[: len(raw) // 2], info, "t.zip")
+    info, _, raw = open_member(data, "t.zip")
+    reader = MemberReader(raw[: len(raw) // 2], info, "t.zip")
     with pytest.raises(CorruptArchive, match="ends early"):
         reader.drain()
     assert isinstance(reader.error, CorruptArchive)
@@ -528,7 +529,7 @@ def test_streamed_errors_keep_line_numbers():
     _, data = _agg_zip(rows)
     for threads in (False, True):
         with pytest.raises(ParseError) as ei:
-            archive.parse_zip(data, "aggTrades", source="l.zip", day=DAY, use_threads=threads,
+            parse_zip(data, "aggTrades", source="l.zip", day=DAY, use_threads=threads,
                               block_size=4096)
         assert (ei.value.line, ei.value.column, ei.value.value) == (3211, "qty", "1.2.3")
 
@@ -536,12 +537,12 @@ def test_streamed_errors_keep_line_numbers():
 def test_whitespace_only_and_stored_members():
     data = make_zip(f"WSUSDT-aggTrades-{DAY}.csv", b"\n \n\n")
     with pytest.raises(ParseError, match="no data rows"):
-        archive.parse_zip(data, "aggTrades", source="w.zip", day=DAY)
+        parse_zip(data, "aggTrades", source="w.zip", day=DAY)
     csv = agg_trades_csv(agg_trade_rows(DAY, n=500))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         zf.writestr(f"WSUSDT-aggTrades-{DAY}.csv", csv)
-    stored = archive.parse_zip(buf.getvalue(), "aggTrades", source="s.zip", day=DAY)
+    stored = parse_zip(buf.getvalue(), "aggTrades", source="s.zip", day=DAY)
     assert stored.equals(parse_csv(csv, "aggTrades", source="s.zip", day=DAY))
 
 
@@ -551,7 +552,7 @@ def test_quoted_fields_still_parse():
     plain = parse_csv(agg_trades_csv(rows), "aggTrades", source="q.zip", day=DAY)
     for header in (False, True):
         csv = agg_trades_csv(quoted, header=header)
-        t = archive.parse_zip(make_zip(f"QUSDT-aggTrades-{DAY}.csv", csv), "aggTrades",
+        t = parse_zip(make_zip(f"QUSDT-aggTrades-{DAY}.csv", csv), "aggTrades",
                               source="q.zip", day=DAY)
         assert t.select(TRADES.names).equals(plain.select(TRADES.names))
 
@@ -573,11 +574,11 @@ def test_fast_path_hands_anomalies_to_the_checked_path(problem):
         rows[50][5] = str(int(rows[50][5]) * 1000)
     _, data = _agg_zip(rows)
     if problem in ("unsorted", "dup"):
-        t = archive.parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
+        t = parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
         ids = t.column("trade_id").to_pylist()
         assert ids == sorted(set(ids)) and len(ids) == 400
         assert parse_info(t)["duplicates_dropped"] == ("1" if problem == "dup" else "0")
         return
     with pytest.raises(ParseError) as ei:
-        archive.parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
+        parse_zip(data, "aggTrades", source="f.zip", day=DAY, block_size=4096)
     assert ei.value.line == {"nan": 124, "inf": 124, "out_of_day": 400, "mixed_unit": 51}[problem]

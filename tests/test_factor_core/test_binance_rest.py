@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from binance_replica import BinanceReplica, FakeClock, Fault, kline_rows, rest_klines  # noqa: E402
+from binance_replica import BinanceReplica, FakeClock, Fault, kline_rows, rest_call, rest_klines  # noqa: E402
 
-from factor_core.binance._http import RetryPolicy  # noqa: E402
+from factor_core.binance import fetch_exchange_info_sync  # noqa: E402
 from factor_core.binance.errors import (  # noqa: E402
     IPBanned,
     MalformedResponse,
@@ -24,15 +24,9 @@ from factor_core.binance.errors import (  # noqa: E402
     RequestFailed,
     UnknownSymbol,
 )
-from factor_core.binance.rest import (  # noqa: E402
-    RestClient,
-    WeightLimiter,
-    depth_weight,
-    fetch_depth_snapshot_sync,
-    fetch_exchange_info_sync,
-    fetch_funding_history_sync,
-    fetch_klines_day_sync,
-)
+from factor_core.binance.limiter import WeightLimiter  # noqa: E402
+from factor_core.binance.rest import RestClient, depth_weight  # noqa: E402
+from factor_core.retry import RetryPolicy  # noqa: E402
 from factor_core.schemas import BOOK, FUNDING, KLINES, InvalidSymbolError  # noqa: E402
 
 DAY = "2024-01-01"
@@ -89,7 +83,7 @@ def run(replica, clock, fn, **kw):
 
 
 def test_klines_day_paginates_to_exactly_1440(replica, clock):
-    t = fetch_klines_day_sync("BTCUSDT", DAY, api_url=replica.url, clock=clock.time, sleep=clock.sleep)
+    t = rest_call(lambda c: c.klines_day("BTCUSDT", DAY), api_url=replica.url, clock=clock.time, sleep=clock.sleep)
     assert t.schema.equals(KLINES)
     assert t.num_rows == 1440
     ts = t.column("open_time").cast(pa.int64()).to_numpy()
@@ -113,7 +107,7 @@ def test_depth_snapshot_top_n(replica, clock):
     assert [r["level"] for r in rows[:20]] == list(range(1, 21))
     assert replica.requests_to("/api/v3/depth")[0].query["limit"] == "20"
     assert [depth_weight(n) for n in (20, 100, 500, 1000, 5000)] == [5, 5, 25, 50, 250]
-    deep = fetch_depth_snapshot_sync("BTCUSDT", 100, api_url=replica.url)
+    deep = rest_call(lambda c: c.depth("BTCUSDT", 100), api_url=replica.url)
     assert deep.num_rows == 200 and deep.column("level").to_pylist()[-1] == 100
 
 
@@ -126,8 +120,8 @@ def test_exchange_info(replica, clock):
 
 
 def test_funding_history_two_pages(replica, clock):
-    t = fetch_funding_history_sync("BTCUSDT", "2024-01-01", "2025-01-01", fapi_url=replica.url,
-                                   clock=clock.time, sleep=clock.sleep)
+    t = rest_call(lambda c: c.funding_history("BTCUSDT", "2024-01-01", "2025-01-01"), api_url=replica.url,
+                  clock=clock.time, sleep=clock.sleep)
     assert t.schema.equals(FUNDING)
     assert t.num_rows == 366 * 3
     assert len(replica.requests_to("/fapi/v1/fundingRate")) == 2

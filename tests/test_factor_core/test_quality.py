@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from binance_replica import agg_trade_rows, agg_trades_csv, book_depth_csv, book_depth_rows, kline_rows, klines_csv  # noqa: E402
 
 from factor_core import quality as q  # noqa: E402
-from factor_core.binance.archive import parse_csv  # noqa: E402
+from factor_core.binance import parse_csv  # noqa: E402
 from factor_core.schemas import BOOK  # noqa: E402
 
 DAY = date(2024, 1, 1)

@@ -1,24 +1,33 @@
-"""Shared HTTP plumbing: a borrowed-or-owned session, and the retry policy (exponential backoff, full jitter)."""
+"""HTTP plumbing shared by the archive and REST clients: a borrowed-or-owned session,
+which failures are transient, and short renderings of errors and bodies."""
 
 from __future__ import annotations
 
 import asyncio
-import random
-from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 import aiohttp
 
-Sleep = Callable[[float], Awaitable[None]]
-
 #: Transport-level failures worth retrying: connection refused/reset, server
 #: disconnects, truncated bodies and (read/connect) timeouts.
-RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientConnectionError,  # includes ServerDisconnectedError, ClientOSError, ServerTimeoutError
     aiohttp.ClientPayloadError,
     asyncio.TimeoutError,
     ConnectionResetError,
 )
+
+
+class ServerError(Exception):
+    """An HTTP 5xx answer: transient, retried with backoff (never leaves the clients)."""
+
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body = status, body
+        super().__init__(f"HTTP {status}: {snippet(body)}")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry predicate of both clients: 5xx answers and transport errors."""
+    return isinstance(exc, (ServerError, *TRANSPORT_ERRORS))
 
 
 class OwnedSession:
@@ -46,25 +55,6 @@ class OwnedSession:
             await self._session.close()
             self._session = None
             self._owns_session = False
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded retries for 5xx answers and transport errors.
-
-    ``max_attempts`` counts every attempt (1 = no retry). The wait before retry
-    ``n`` (0-based) is drawn uniformly from ``[0, min(cap, base * 2**n)]``
-    ("full jitter"), so a fleet of workers does not retry in lock-step.
-    """
-
-    max_attempts: int = 5
-    backoff_base_s: float = 0.5
-    backoff_cap_s: float = 30.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def backoff(self, retry_index: int) -> float:
-        ceiling = min(self.backoff_cap_s, self.backoff_base_s * (2**retry_index))
-        return self.rng.uniform(0.0, ceiling)
 
 
 def describe_exception(exc: BaseException) -> str:
