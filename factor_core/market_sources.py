@@ -23,7 +23,8 @@ from typing import Protocol
 import pyarrow as pa
 
 from factor_core import schemas
-from factor_core.binance.source import BinanceSourceConfig, fetch_partitions
+from factor_core.binance.source import BinanceSourceConfig, fetch_datasets
+from factor_core import landing
 from factor_core.partition_data import PartitionData
 from factor_core.simulator import SimulatorConfig, simulate_day
 
@@ -107,13 +108,50 @@ class BinanceSource:
 
     def fetch(self, datasets: Sequence[str], pairs: Sequence[Pair]) -> Fetched:
         check_request(datasets, pairs)
-        out: Fetched = {}
-        for dataset in datasets:
-            if dataset == "quotes":
-                note = {"source": "none", "note": "no top-of-book history is ingested from Binance yet"}
-                out[dataset] = {p: PartitionData(DATASET_SCHEMAS[dataset].empty_table(), note) for p in pairs}
-                continue
-            fetched = fetch_partitions(dataset, list(pairs), self.config)
-            out[dataset] = {p: PartitionData(f.table, f.provenance) for p, f in fetched.items()}
-        return out
+        return fetch_datasets(datasets, pairs, self.config)
 
+
+class LandingFetchError(ValueError):
+    """Partitions the landing folder cannot provide, each with its file and reason."""
+
+
+@dataclass(frozen=True)
+class LandingSource:
+    """Files users dropped into the landing folder (``factor_core.landing``, formats in docs/landing.md).
+
+    Bars are required (every layer is built on them); any other dataset with no
+    landed file is an empty partition whose provenance says so, so a user with
+    1-minute bars only gets every layer.
+    """
+
+    root: str
+    name: str = "landing"
+
+    @property
+    def parallel_safe(self) -> bool:
+        return True
+
+    def fetch(self, datasets: Sequence[str], pairs: Sequence[Pair]) -> Fetched:
+        check_request(datasets, pairs)
+        files = landing.scan(self.root).files
+        out: Fetched = {d: {} for d in datasets}
+        failures: list[str] = []
+        for dataset in datasets:
+            for symbol, day in pairs:
+                try:
+                    out[dataset][(symbol, day)] = landing.read_partition(files, dataset, symbol, day)
+                except landing.NoLandedFile as exc:
+                    if dataset == "klines":
+                        failures.append(f"{dataset} {day.isoformat()}|{symbol}: {exc}")
+                        continue
+                    note = {"source": "landing", "checksum_verified": "n/a",
+                            "note": f"no {dataset} file landed for this partition (in {self.root})"}
+                    out[dataset][(symbol, day)] = PartitionData(DATASET_SCHEMAS[dataset].empty_table(), note)
+                except landing.LandingFileError as exc:
+                    failures.append(f"{dataset} {day.isoformat()}|{symbol}: {exc}")
+        if failures:
+            raise LandingFetchError(
+                f"{len(failures)} partition(s) cannot be read from the landing folder {self.root}; nothing was "
+                "stored:\n  " + "\n  ".join(failures)
+            )
+        return out

@@ -9,7 +9,6 @@ Per-symbol assets never open it: they write Parquet, which the views read.
 
 import contextlib
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +17,15 @@ import pandas as pd
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
 
 from factor_core.partition_store import PART_FILE
+from factor_core.retry import retrying
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 DUCKDB_POOL = "duckdb"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
 def sql_identifier(name: str) -> str:
@@ -51,17 +55,9 @@ class DuckDBWarehouse(ConfigurableResource):
         self.root_path.mkdir(parents=True, exist_ok=True)
         if read_only and not self.database_path.exists():
             raise FileNotFoundError(f"no warehouse at {self.database_path}: materialize the pipeline first")
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.database_path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        con = retrying(_is_lock_conflict, deadline_s=self.lock_timeout_s)(
+            duckdb.connect, str(self.database_path), read_only=read_only
+        )
         try:
             yield con
         finally:

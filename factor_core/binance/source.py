@@ -63,18 +63,16 @@ class BinanceSourceConfig:
 class PartitionFetchError(BinanceError):
     """Some partitions of a batch could not be fetched; names each with its cause.
 
-    ``failures`` is keyed ``(dataset, symbol, day)``; when the error comes from the
-    single-dataset :func:`fetch_partitions` it is keyed ``(symbol, day)``.
+    ``failures`` is keyed ``(dataset, symbol, day)``.
     """
 
-    def __init__(self, failures: Mapping[tuple, BaseException], *, dataset: str | None = None):
+    def __init__(self, failures: Mapping[tuple, BaseException]):
         self.failures = dict(failures)
-        self.dataset = dataset
-        lines = []
-        for key, exc in sorted(self.failures.items(), key=lambda item: tuple(map(str, item[0]))):
-            *name, symbol, day = key if dataset is None else (dataset, *key)
-            lines.append(f"{name[0]} {day.isoformat()}|{symbol}: {exc}")
-        what = dataset or ", ".join(sorted({key[0] for key in self.failures}))
+        lines = [
+            f"{dataset} {day.isoformat()}|{symbol}: {exc}"
+            for (dataset, symbol, day), exc in sorted(self.failures.items(), key=lambda item: tuple(map(str, item[0])))
+        ]
+        what = ", ".join(sorted({key[0] for key in self.failures}))
         super().__init__(
             f"{what}: {len(self.failures)} partition(s) could not be fetched; nothing was stored:\n  "
             + "\n  ".join(lines)
@@ -205,14 +203,6 @@ def fetch_datasets(datasets: Iterable[str], pairs: Iterable[Pair],
     call it from a Dagster step, not from inside a running loop.
     """
     return asyncio.run(fetch_datasets_async(datasets, pairs, config))
-
-
-def fetch_partitions(dataset: str, pairs: list[Pair], config: BinanceSourceConfig) -> dict[Pair, PartitionData]:
-    """One dataset of :func:`fetch_datasets` (kept while the Dagster glue calls one dataset per step)."""
-    try:
-        return fetch_datasets([dataset], pairs, config)[dataset]
-    except PartitionFetchError as exc:
-        raise PartitionFetchError({key[1:]: e for key, e in exc.failures.items()}, dataset=dataset) from None
 
 
 async def _collect(api_url: str, symbols: list[str], levels: int, landing_root: str,

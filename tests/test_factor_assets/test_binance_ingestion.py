@@ -150,7 +150,7 @@ def test_a_checksum_mismatch_fails_the_run_and_leaves_stored_partitions_untouche
     message = str(raised.value)
     assert "2024-03-02|ETHUSDT" in message and path.rsplit("/", 1)[-1] in message
     assert isinstance(raised.value.__cause__, PartitionFetchError)
-    assert isinstance(raised.value.__cause__.failures[("ETHUSDT", date(2024, 3, 2))], ChecksumMismatch)
+    assert isinstance(raised.value.__cause__.failures[("klines", "ETHUSDT", date(2024, 3, 2))], ChecksumMismatch)
     assert "None of the run's partitions were stored" in message
     assert _digests(data_root) == before
 

@@ -14,16 +14,16 @@ from dagster import AssetKey, materialize
 from factor_assets import defs
 from factor_assets.factors import factor_bars
 from factor_assets.liquidity import LIQUIDITY_ASSETS
-from factor_assets.raw import RAW_ASSETS
+from factor_assets.raw import build_raw_assets
 from factor_core import factors as F
 from factor_core import liquidity as L
 from partitions import DAY_SYMBOL, register_symbols
-from resources.market_data import MarketDataSource
-from resources.parquet_io_manager import ParquetIOManager
+from tests.conftest import partition_metadata
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 START = dt.date(2024, 1, 1)
-ALL_ASSETS = [*RAW_ASSETS, *LIQUIDITY_ASSETS, factor_bars]
+RAW = build_raw_assets("synthetic")
+ALL_ASSETS = [RAW, *LIQUIDITY_ASSETS, factor_bars]
 LIQD = [s.name for s in F.FACTORS if s.name.startswith("liqd_")]
 LIQ = [s.name for s in F.FACTORS if s.name.startswith("liq_")]
 
@@ -33,11 +33,8 @@ def _day(i: int) -> str:
 
 
 @pytest.fixture
-def resources(data_root):
-    return {
-        "parquet_io_manager": ParquetIOManager(root=str(data_root)),
-        "market_data": MarketDataSource(sim_trades_per_minute=2),
-    }
+def resources(pipeline_resources):
+    return pipeline_resources()
 
 
 def _run_range(instance, resources, first: str, last: str, symbols=SYMBOLS):
@@ -102,8 +99,9 @@ def test_factor_bars_reads_same_day_minutes_and_only_the_previous_days_summary(i
     def parents(name):
         return sorted(k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys)
 
-    assert parents("liquidity_metrics") == ["raw_book", "raw_klines", "raw_trades"]
-    assert parents("liquidity_daily") == ["liquidity_metrics", "raw_klines", "raw_trades"]
+    # One step computes both liquidity outputs from the same four raw inputs of the partition.
+    assert parents("liquidity_metrics") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
+    assert parents("liquidity_daily") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
     assert parents("factor_bars") == ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"]
     key = "2024-01-05|ETHUSDT"
     assert _upstream_keys(instance, "factor_bars", "liquidity_metrics", key) == [key]
@@ -123,10 +121,11 @@ def test_liquidity_assets_store_finite_metrics_and_feed_factor_bars(instance, re
     days = [_day(i) for i in range(3)]
     result = _run_range(instance, resources, days[0], days[-1])
 
-    meta = result.asset_materializations_for_node("liquidity_metrics")[0].metadata
-    assert meta["partitions"].value == 6 and meta["minutes"].value == 6 * 1440
-    assert 0 < meta["mean_quoted_spread_bps"].value < 100
-    assert meta["minutes_with_book"].value == 1.0
+    meta = partition_metadata(result, "liquidity_metrics")
+    assert sorted(meta) == sorted(f"{d}|{s}" for d in days for s in SYMBOLS)  # one event per partition
+    for key, values in meta.items():
+        assert values["rows"] == 1440 and values["minutes_with_book"] == 1.0, key
+        assert 0 < values["mean_quoted_spread_bps"] < 100, key
 
     for symbol in SYMBOLS:
         minute = _read(data_root, "liquidity_metrics", symbol)
@@ -164,15 +163,16 @@ def test_liquidity_assets_store_finite_metrics_and_feed_factor_bars(instance, re
         populated = [c for c in LIQD if c != "liqd_roll_spread_bps"]  # Roll is undefined on some days by design
         assert bars.loc[~first, populated].notna().all().all()
 
-    fb_meta = result.asset_materializations_for_node("factor_bars")[0].metadata
-    assert fb_meta["partitions_without_previous_liquidity_daily"].value == [f"{days[0]}|{s}" for s in SYMBOLS]
+    fb_meta = partition_metadata(result, "factor_bars")
+    noted = sorted(k for k, v in fb_meta.items() if "no liquidity_daily for the previous day" in v.get("note", ""))
+    assert noted == sorted(f"{days[0]}|{s}" for s in SYMBOLS)
 
 
 def test_factor_bars_refuses_to_run_without_the_days_liquidity_metrics(instance, resources):
     register_symbols(instance, SYMBOLS)
     key = f"{_day(0)}|{SYMBOLS[0]}"
-    materialize(RAW_ASSETS, instance=instance, resources=resources, partition_key=key)
-    with pytest.raises(Exception, match=r"liquidity_metrics has not been materialized"):
+    materialize([RAW], instance=instance, resources=resources, partition_key=key)
+    with pytest.raises(Exception, match=r"liquidity_metrics partition .* has not been materialized"):
         materialize(ALL_ASSETS, instance=instance, resources=resources, partition_key=key, selection=[factor_bars])
 
 

@@ -31,7 +31,6 @@ from factor_core.binance.source import (  # noqa: E402
     BinanceSourceConfig,
     PartitionFetchError,
     fetch_datasets,
-    fetch_partitions,
 )
 from factor_core.partition_data import PartitionData  # noqa: E402
 from factor_core.schemas import QUOTES  # noqa: E402
@@ -135,17 +134,6 @@ def test_failures_of_every_dataset_are_raised_together_naming_each_partition_and
     assert "trades 2024-03-01|BTCUSDT: " in message and "not published yet" in message
     assert "quotes 2024-03-01|BTCUSDT: " in message and "BTCUSDT-bookTicker-2024-03-01.zip" in message
     assert "6 columns, expected 7" in message
-
-
-def test_the_single_dataset_entry_point_is_fetch_datasets_for_one_dataset(replica):
-    publish(replica)
-    one = fetch_partitions("klines", PAIRS, config(replica))
-    assert sorted(one) == sorted(PAIRS)
-    replica.files.pop(archive_path("spot", "daily", "aggTrades", "ETHUSDT", "2024-03-02"))
-    with pytest.raises(PartitionFetchError) as raised:
-        fetch_partitions("trades", PAIRS, config(replica))
-    assert list(raised.value.failures) == [("ETHUSDT", DAYS[1])]
-    assert str(raised.value).startswith("trades: 1 partition(s) could not be fetched")
 
 
 def test_unknown_datasets_and_invalid_symbols_are_refused_before_any_request(replica):

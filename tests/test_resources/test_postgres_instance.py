@@ -36,20 +36,19 @@ def postgres_home(tmp_path, monkeypatch):
     admin.close()
 
 
-def test_runs_partitions_and_materializations_live_in_postgres(postgres_home, data_root):
-    from factor_assets.raw import raw_klines
+def test_runs_partitions_and_materializations_live_in_postgres(postgres_home, pipeline_resources):
+    from factor_assets.raw import build_raw_assets
     from partitions import register_symbols, registered_symbols
-    from resources.market_data import MarketDataSource
-    from resources.parquet_io_manager import ParquetIOManager
 
     with DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         register_symbols(instance, ["BTCUSDT"])
         result = materialize(
-            [raw_klines],
+            [build_raw_assets("synthetic")],
             instance=instance,
             partition_key="2024-01-02|BTCUSDT",
-            resources={"parquet_io_manager": ParquetIOManager(root=str(data_root)), "market_data": MarketDataSource()},
+            resources=pipeline_resources(),
+            selection=["raw_klines"],
         )
         assert result.success
 

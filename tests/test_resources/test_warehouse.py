@@ -5,32 +5,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetIn, BackfillPolicy, asset, materialize
+from dagster import asset, materialize
 
 from partitions import DAILY
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager, sql_identifier
 
-RANGE = {
-    "dagster/asset_partition_range_start": "2024-01-01",
-    "dagster/asset_partition_range_end": "2024-01-03",
-}
+def _summary_asset(values, name="summary_table"):
+    @asset(name=name, io_manager_key="wh")
+    def summary_table() -> pd.DataFrame:
+        if values is None:
+            return pd.DataFrame()  # DuckDB refuses a frame without columns
+        return pd.DataFrame({"metric": [f"m{i}" for i in range(len(values))], "value": values})
 
-
-def _daily_asset(value_offset: float, extra_column: bool = False, fail: bool = False):
-    @asset(name="daily_table", partitions_def=DAILY, backfill_policy=BackfillPolicy.single_run(), io_manager_key="wh")
-    def daily_table(context) -> pd.DataFrame:
-        rows = []
-        for day in context.partition_keys:
-            for hour in range(2):
-                row = {"ts": pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=hour), "date": day, "x": value_offset + hour}
-                if extra_column:
-                    row["y"] = 1.5
-                rows.append(row)
-        if fail:
-            rows[-1]["date"] = "2030-01-01"
-        return pd.DataFrame(rows)
-
-    return daily_table
+    return summary_table
 
 
 @pytest.fixture
@@ -40,44 +27,33 @@ def warehouse(data_root: Path) -> DuckDBWarehouse:
 
 def _table(warehouse: DuckDBWarehouse) -> pd.DataFrame:
     with warehouse.connect(read_only=True) as con:
-        return con.execute("SELECT * FROM daily_table ORDER BY ts").fetchdf()
+        return con.execute("SELECT * FROM summary_table ORDER BY metric").fetchdf()
 
 
-def test_range_store_then_partial_restore_replaces_only_the_run_dates(warehouse, instance):
+def test_an_unpartitioned_table_is_replaced_whole(warehouse, instance):
     resources = {"wh": WarehouseIOManager(warehouse=warehouse)}
-    assert materialize([_daily_asset(0.0)], instance=instance, resources=resources, tags=RANGE).success
-    assert len(_table(warehouse)) == 6
-
-    assert materialize([_daily_asset(10.0, extra_column=True)], instance=instance, resources=resources, partition_key="2024-01-02").success
-    table = _table(warehouse)
-    assert len(table) == 6
-    by_day = table.groupby(table["date"].astype(str))["x"].sum().to_dict()
-    assert by_day == {"2024-01-01": 1.0, "2024-01-02": 21.0, "2024-01-03": 1.0}
-    # A column added by newer code joins the table; older rows read it as NULL.
-    assert table["y"].notna().sum() == 2
+    assert materialize([_summary_asset([1.0, 2.0, 3.0])], instance=instance, resources=resources).success
+    assert materialize([_summary_asset([5.0])], instance=instance, resources=resources).success
+    assert _table(warehouse).to_dict("list") == {"metric": ["m0"], "value": [5.0]}
 
 
-def test_a_failed_store_leaves_previous_rows_in_place(warehouse, instance):
+def test_a_failed_store_leaves_the_previous_table_in_place(warehouse, instance):
     resources = {"wh": WarehouseIOManager(warehouse=warehouse)}
-    materialize([_daily_asset(0.0)], instance=instance, resources=resources, tags=RANGE)
+    materialize([_summary_asset([1.0, 2.0])], instance=instance, resources=resources)
     before = _table(warehouse)
-    with pytest.raises(ValueError, match="outside this run"):
-        materialize([_daily_asset(5.0, fail=True)], instance=instance, resources=resources, tags=RANGE)
+    with pytest.raises(duckdb.InvalidInputException):
+        materialize([_summary_asset(None)], instance=instance, resources=resources)
     pd.testing.assert_frame_equal(_table(warehouse), before)
 
 
-def test_downstream_loads_previous_day_through_the_mapping(warehouse, instance):
-    from partitions import previous_days
+def test_partitioned_assets_are_refused_by_the_warehouse(warehouse, instance):
+    @asset(partitions_def=DAILY, io_manager_key="wh")
+    def daily_table() -> pd.DataFrame:
+        return pd.DataFrame({"x": [1]})
 
-    @asset(partitions_def=DAILY, io_manager_key="wh", ins={"daily_table": AssetIn(partition_mapping=previous_days(1, include_current=True))})
-    def two_days(daily_table: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({"days": [",".join(sorted(daily_table["date"].unique()))]})
-
-    resources = {"wh": WarehouseIOManager(warehouse=warehouse)}
-    materialize([_daily_asset(0.0)], instance=instance, resources=resources, tags=RANGE)
-    assert materialize([_daily_asset(0.0), two_days], instance=instance, resources=resources, partition_key="2024-01-03", selection=[two_days]).success
-    with warehouse.connect(read_only=True) as con:
-        assert con.execute("SELECT days FROM two_days").fetchone()[0] == "2024-01-02,2024-01-03"
+    with pytest.raises(ValueError, match="stores unpartitioned tables only"):
+        materialize([daily_table], instance=instance, resources={"wh": WarehouseIOManager(warehouse=warehouse)},
+                    partition_key="2024-01-02")
 
 
 def test_views_expose_the_parquet_tree_with_hive_columns(warehouse, data_root):
