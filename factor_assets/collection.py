@@ -1,53 +1,51 @@
-"""Live collection and daily ingestion: the sensor that snapshots order books and the schedule that builds yesterday.
+"""Live order-book collection: every capture is a run, started by a sensor.
 
 Spot Binance has no historical order-book archive, so with
-``BINANCE_BOOK_SOURCE=collector`` the ``book_snapshot_sensor`` snapshots
-``/api/v3/depth`` (top ``BOOK_SNAPSHOT_LEVELS`` levels) for every registered
-symbol every ``BOOK_SNAPSHOT_INTERVAL_S`` seconds into the landing area.
-``daily_ingestion_schedule`` then builds the closed day: every raw asset
-(``raw_book`` from the collected snapshots, whose metadata says how complete
-they are), the liquidity metrics and the factor bars, for all symbols in one
-run.
+``BINANCE_BOOK_SOURCE=collector`` the ``book_snapshot_sensor`` launches a
+``book_snapshot_job`` run every ``BOOK_SNAPSHOT_INTERVAL_S`` seconds. The run
+snapshots ``/api/v3/depth`` (top ``BOOK_SNAPSHOT_LEVELS`` levels) for every
+registered symbol listed today into the landing area, with retries, and its
+logs in the UI say what was landed and what failed. The day's ``raw_book``
+partition is later built from the collected snapshots (its metadata says how
+complete they were).
 """
 
 import datetime as dt
 
 from dagster import (
-    AssetKey,
-    DefaultScheduleStatus,
+    Backoff,
     DefaultSensorStatus,
+    OpExecutionContext,
+    RetryPolicy,
     RunRequest,
-    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
-    schedule,
+    job,
+    op,
     sensor,
 )
 
-from factor_core import settings
+from factor_assets.ingestion import listed_symbols
 from factor_core.binance.source import collect_book_snapshots
-from partitions import SYMBOLS_PARTITION_NAME
-from resources.market_data import MarketDataResource
-
-LIVE_SOURCE = settings.get("MARKET_DATA_SOURCE") == "binance"
-COLLECTING = LIVE_SOURCE and settings.get("BINANCE_BOOK_SOURCE") == "collector"
-PER_SYMBOL_DAILY_ASSETS = [
-    "raw_klines", "raw_trades", "raw_book", "raw_funding", "liquidity_metrics", "liquidity_daily", "factor_bars",
-]
+from resources.market_data import BINANCE_POOL, BinanceMarketData, MarketDataResource
 
 
-@sensor(
-    minimum_interval_seconds=settings.get_int("BOOK_SNAPSHOT_INTERVAL_S"),
-    default_status=DefaultSensorStatus.RUNNING if COLLECTING else DefaultSensorStatus.STOPPED,
-    description="Snapshots the top of every registered symbol's spot order book into the raw_book landing area.",
+class SnapshotFailure(RuntimeError):
+    """Every symbol's snapshot failed (one failing symbol alone never loses the others)."""
+
+
+@op(
+    retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
+    pool=BINANCE_POOL,
+    description="Snapshots the top of every listed symbol's spot order book into the raw_book landing area.",
 )
-def book_snapshot_sensor(context: SensorEvaluationContext, market_data: MarketDataResource):
-    symbols = context.instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
-    if not symbols:
-        return SkipReason("no symbols registered")
+def collect_book_snapshots_op(context: OpExecutionContext, market_data: MarketDataResource) -> None:
+    if not isinstance(market_data, BinanceMarketData):
+        raise ValueError("book snapshots are collected from Binance (MARKET_DATA_SOURCE=binance)")
+    symbols = listed_symbols(context.instance, dt.datetime.now(dt.UTC).date().isoformat())
     results = collect_book_snapshots(
         market_data.api_url,
-        list(symbols),
+        symbols,
         levels=market_data.book_levels,
         landing_root=market_data.collector_root,
         max_wait_s=min(market_data.max_wait_s, market_data.book_interval_s / 2),
@@ -55,36 +53,28 @@ def book_snapshot_sensor(context: SensorEvaluationContext, market_data: MarketDa
     failed = {s: r for s, r in results.items() if isinstance(r, BaseException)}
     for symbol, error in failed.items():
         context.log.warning(f"depth snapshot of {symbol} failed: {error}")
-    return SkipReason(f"landed {len(results) - len(failed)} snapshot(s), {len(failed)} failed")
+    context.log.info(f"landed {len(results) - len(failed)} snapshot(s), {len(failed)} failed")
+    if symbols and len(failed) == len(symbols):
+        raise SnapshotFailure(f"every depth snapshot failed ({len(failed)} symbol(s)); first: {next(iter(failed.values()))}")
 
 
-def day_range_run_request(day: dt.date, symbols: list[str], assets: list[str]) -> RunRequest:
-    """One run over ``day`` x every symbol (a rectangle range), never one run per partition."""
-    return RunRequest(
-        run_key=f"daily-{day.isoformat()}",
-        asset_selection=[AssetKey(a) for a in assets],
-        tags={
-            "dagster/asset_partition_range_start": f"{day.isoformat()}|{symbols[0]}",
-            "dagster/asset_partition_range_end": f"{day.isoformat()}|{symbols[-1]}",
-        },
+@job(description="One capture of the live order books (see book_snapshot_sensor).", tags={"factor_pipeline/kind": "collector"})
+def book_snapshot_job():
+    collect_book_snapshots_op()
+
+
+def build_book_snapshot_sensor(collecting: bool, interval_s: int):
+    @sensor(
+        name="book_snapshot_sensor",
+        job=book_snapshot_job,
+        minimum_interval_seconds=interval_s,
+        default_status=DefaultSensorStatus.RUNNING if collecting else DefaultSensorStatus.STOPPED,
+        description="Launches one book_snapshot_job run per snapshot interval (BINANCE_BOOK_SOURCE=collector).",
     )
+    def book_snapshot_sensor(context: SensorEvaluationContext):
+        if not context.instance.get_dynamic_partitions("symbols"):
+            return SkipReason("no symbols registered")
+        slot = int(dt.datetime.now(dt.UTC).timestamp()) // interval_s
+        return RunRequest(run_key=f"book-snapshot-{slot}")  # one run per interval, even if the sensor re-ticks
 
-
-@schedule(
-    cron_schedule="30 2 * * *",  # archive files of day D appear during D+1; REST fills any gap
-    execution_timezone="UTC",
-    target=PER_SYMBOL_DAILY_ASSETS,
-    # On with real data (it also closes the collector's day); the simulator needs no daily feed.
-    default_status=DefaultScheduleStatus.RUNNING if LIVE_SOURCE else DefaultScheduleStatus.STOPPED,
-    description="Ingests the previous UTC day for every registered symbol, through the factor bars, in one run.",
-)
-def daily_ingestion_schedule(context: ScheduleEvaluationContext):
-    symbols = context.instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
-    if not symbols:
-        return SkipReason("no symbols registered")
-    day = context.scheduled_execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-    return day_range_run_request(day, list(symbols), PER_SYMBOL_DAILY_ASSETS)
-
-
-COLLECTION_SENSORS = [book_snapshot_sensor]
-COLLECTION_SCHEDULES = [daily_ingestion_schedule]
+    return book_snapshot_sensor

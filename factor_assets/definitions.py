@@ -14,14 +14,15 @@ from dagster import Definitions, multiprocess_executor
 
 from factor_assets.automation import AUTOMATION_SENSOR
 from factor_assets.backtest import BACKTEST_ASSETS
-from factor_assets.collection import COLLECTION_SCHEDULES, COLLECTION_SENSORS
+from factor_assets.collection import book_snapshot_job, build_book_snapshot_sensor
+from factor_assets.ingestion import ingestion_triggers
 from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
 from factor_assets.raw import build_raw_assets
-from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS
+from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
-from resources.market_data import BinanceMarketData, MarketDataResource, SyntheticMarketData
+from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
 from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
@@ -44,7 +45,9 @@ def market_data_resource(source: str, data_root: str) -> MarketDataResource:
             book_levels=settings.get_int("BOOK_SNAPSHOT_LEVELS"),
             collector_root=str(Path(data_root) / "_landing"),
         )
-    raise ValueError(f"MARKET_DATA_SOURCE={source!r}: expected one of synthetic, binance")
+    if source == "landing":
+        return LandingMarketData(landing_dir=settings.landing_dir())
+    raise ValueError(f"MARKET_DATA_SOURCE={source!r}: expected one of synthetic, binance, landing")
 
 
 def build_resources(source: str) -> dict:
@@ -57,6 +60,12 @@ def build_resources(source: str) -> dict:
         "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
         "warehouse": warehouse,
         "market_data": market_data_resource(source, data_root),
+        "universe_source": UniverseResource(
+            universe_file=settings.get("UNIVERSE_FILE"),
+            fixed_symbols=settings.get("UNIVERSE_SYMBOLS"),
+            quote_asset=settings.get("UNIVERSE_QUOTE_ASSET"),
+            demo_symbols=settings.get("DEMO_SYMBOLS"),
+        ),
     }
 
 
@@ -68,11 +77,19 @@ EXECUTOR = multiprocess_executor.configured(
 )
 
 SOURCE = settings.get("MARKET_DATA_SOURCE")
+INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
+COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
 
 defs = Definitions(
     assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
+    jobs=[book_snapshot_job],
     resources=build_resources(SOURCE),
-    sensors=[AUTOMATION_SENSOR, *UNIVERSE_SENSORS, *COLLECTION_SENSORS],
-    schedules=COLLECTION_SCHEDULES,
+    sensors=[
+        AUTOMATION_SENSOR,
+        *UNIVERSE_SENSORS,
+        *INGESTION_SENSORS,
+        build_book_snapshot_sensor(COLLECTING, settings.get_int("BOOK_SNAPSHOT_INTERVAL_S")),
+    ],
+    schedules=INGESTION_SCHEDULES,
     executor=EXECUTOR,
 )

@@ -29,7 +29,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("FACTOR_DATA_ROOT", "./data", "Root of the Parquet tree and of warehouse.duckdb."),
     Setting("FACTOR_PARTITIONS_START", "2024-01-01", "First UTC day of the daily partition dimension."),
-    Setting("MARKET_DATA_SOURCE", "synthetic", "Where raw market data comes from: synthetic or binance."),
+    Setting("MARKET_DATA_SOURCE", "synthetic", "Where raw market data comes from: synthetic, binance or landing."),
+    Setting(
+        "FACTOR_LANDING_DIR",
+        "",
+        "Folder of users' own files (MARKET_DATA_SOURCE=landing, and news/*.jsonl); empty = $FACTOR_DATA_ROOT/landing.",
+    ),
     Setting("BINANCE_ARCHIVE_URL", "https://data.binance.vision", "Base URL of the Binance public-data archive."),
     Setting("BINANCE_API_URL", "https://api.binance.com", "Base URL of the Binance spot REST API."),
     Setting("BINANCE_FAPI_URL", "https://fapi.binance.com", "Base URL of the Binance USD-M futures REST API."),
@@ -47,6 +52,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Fixed universe (comma separated); empty = exchangeInfo (binance) or DEMO_SYMBOLS (synthetic).",
     ),
     Setting("UNIVERSE_QUOTE_ASSET", "USDT", "Quote asset of the symbols taken from exchangeInfo."),
+    Setting(
+        "UNIVERSE_FILE",
+        "",
+        "CSV of the universe with listing dates (symbol,listed_on,delisted_on); overrides UNIVERSE_SYMBOLS.",
+    ),
     Setting("SIM_SEED", "7", "Seed of the market simulator (synthetic source)."),
     Setting(
         "SIM_SIGNAL_IC",
@@ -95,3 +105,9 @@ def get_int(name: str) -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name}={raw!r} is not an integer") from exc
+
+
+def landing_dir() -> str:
+    """``FACTOR_LANDING_DIR``, else ``$FACTOR_DATA_ROOT/landing``."""
+    explicit = get("FACTOR_LANDING_DIR")
+    return explicit or str(os.path.join(get("FACTOR_DATA_ROOT"), "landing"))

@@ -21,7 +21,7 @@ from dagster import ConfigurableResource
 
 from factor_core.binance import BinanceUrls
 from factor_core.binance.source import BinanceSourceConfig
-from factor_core.market_sources import BinanceSource, MarketSource, SimulatorSource
+from factor_core.market_sources import BinanceSource, LandingSource, MarketSource, SimulatorSource
 from factor_core.simulator import SimulatorConfig
 
 #: Steps that call the exchange share this concurrency pool (one shared rate limit).
@@ -85,3 +85,16 @@ class BinanceMarketData(MarketDataResource):
 
     def source(self) -> BinanceSource:
         return BinanceSource(self.source_config())
+
+
+class LandingMarketData(MarketDataResource):
+    """Files users drop into the landing folder (formats: docs/landing.md); ``landing_sensor`` notices them."""
+
+    landing_dir: str = "./data/landing"
+
+    @property
+    def name(self) -> str:
+        return "landing"
+
+    def source(self) -> LandingSource:
+        return LandingSource(self.landing_dir)

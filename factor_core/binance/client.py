@@ -81,6 +81,15 @@ class ArchiveClient(OwnedSession):
                     raise RequestFailed(f"GET {url}: HTTP {resp.status}: {snippet(body)}")
                 return body
 
+    async def published(self, dataset: str | Dataset, symbol: str, day: date | str) -> bool:
+        """Whether the archive has published ``symbol``'s file of ``day``: a probe of its small
+        ``.CHECKSUM`` file (published together with the zip), never the zip itself."""
+        try:
+            await self.get_bytes(archive_url(dataset, symbol, day, self.base_url) + ".CHECKSUM")
+        except NotAvailableYet:
+            return False
+        return True
+
     async def download_verified(self, url: str) -> tuple[bytes, str]:
         """Download a zip and its ``.CHECKSUM``; return (bytes, sha256) once they agree."""
         data_r, sum_r = await asyncio.gather(

@@ -228,3 +228,21 @@ def collect_book_snapshots(api_url: str, symbols: list[str], *, levels: int, lan
     for symbol in symbols:
         validate_symbol(symbol)
     return asyncio.run(_collect(api_url, symbols, levels, landing_root, max_wait_s))
+
+
+async def _published(archive_url: str, symbols: list[str], day: date, max_concurrency: int) -> dict[str, bool | BaseException]:
+    async with ArchiveClient(archive_url, max_concurrency=max_concurrency) as archive:
+        outcomes = await asyncio.gather(*(archive.published("klines", s, day) for s in symbols), return_exceptions=True)
+    return dict(zip(symbols, outcomes, strict=True))
+
+
+def published_symbols(archive_url: str, symbols: list[str], day: date, *,
+                      max_concurrency: int = 4) -> dict[str, bool | BaseException]:
+    """Which symbols' 1-minute klines of ``day`` the archive has published (a CHECKSUM probe each).
+
+    Klines are the dataset every layer needs; the archive publishes a day's
+    datasets together. Per symbol: True, False (404: not yet) or the error.
+    """
+    for symbol in symbols:
+        validate_symbol(symbol)
+    return asyncio.run(_published(archive_url, symbols, day, max_concurrency))

@@ -1,0 +1,178 @@
+"""Declarative automation on the real asset graph: exactly the partitions whose inputs changed, nothing else.
+
+Materializations are reported to the instance directly (what a finished run
+records), and the code location's own automation conditions are evaluated
+tick by tick with ``evaluate_automation_conditions``.
+"""
+
+import datetime as dt
+
+import pytest
+from dagster import AssetKey, AssetMaterialization, DagsterInstance, MetadataValue, evaluate_automation_conditions
+
+from factor_assets.automation import AUTOMATION_SENSOR, LISTINGS_METADATA_KEY
+from factor_assets.definitions import defs
+from factor_core.factors import WARMUP_DAYS
+
+RAW = ["raw_klines", "raw_trades", "raw_book", "raw_funding", "raw_quotes"]
+PER_SYMBOL = ["liquidity_metrics", "liquidity_daily", "factor_bars"]
+DAILY = ["factor_panel", "backtest_daily"]
+DOWNSTREAM = [*PER_SYMBOL, *DAILY, "backtest_summary"]
+SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+NOW = dt.datetime(2024, 2, 1, 3, 0, tzinfo=dt.UTC)  # the last complete day is 2024-01-31
+
+
+def _days(first: int, last: int) -> list[str]:
+    return [f"2024-01-{d:02d}" for d in range(first, last + 1)]
+
+
+def _mark(instance, asset: str, keys, metadata=None) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=asset, partition=key, metadata=metadata))
+
+
+class Automation:
+    """The code location's conditions against one instance; ``run()`` ticks until nothing more is requested."""
+
+    def __init__(self, instance, now=NOW):
+        self.instance, self.now, self.cursor = instance, now, None
+        self.tick()  # the first evaluation requests nothing, by design
+
+    def tick(self) -> dict[str, list]:
+        result = evaluate_automation_conditions(defs=defs, instance=self.instance, evaluation_time=self.now, cursor=self.cursor)
+        self.cursor = result.cursor
+        requested = {}
+        for name in DOWNSTREAM:
+            n = result.get_num_requested(AssetKey(name))
+            if n:
+                requested[name] = sorted(result.get_requested_partitions(AssetKey(name))) if name != "backtest_summary" else [None]
+        return requested
+
+    def run(self, max_ticks: int = 8) -> list[dict[str, list]]:
+        """Ticks, each followed by the requested partitions being materialized, until a tick requests nothing."""
+        ticks = []
+        for _ in range(max_ticks):
+            requested = self.tick()
+            if not requested:
+                return ticks
+            ticks.append(requested)
+            for name, keys in requested.items():
+                _mark(self.instance, name, keys)
+        raise AssertionError(f"automation did not settle: {ticks}")
+
+    def later(self, minutes: int = 1) -> None:
+        self.now += dt.timedelta(minutes=minutes)  # new symbols are seen at a new evaluation time
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        inst.add_dynamic_partitions("symbols", SYMBOLS)
+        yield inst
+
+
+def _history(instance, days, symbols=SYMBOLS):
+    keys = [f"{d}|{s}" for d in days for s in symbols]
+    for asset in (*RAW, *PER_SYMBOL):
+        _mark(instance, asset, keys)
+    for asset in DAILY:
+        _mark(instance, asset, days)
+    _mark(instance, "backtest_summary", [None])
+
+
+def _requested(ticks, asset):
+    return sorted(k for tick in ticks for k in tick.get(asset, []))
+
+
+def test_a_new_day_flows_through_every_layer_and_nothing_else(instance):
+    _history(instance, _days(20, 30))
+    auto = Automation(instance)
+    assert auto.run() == []  # history is complete: nothing to do
+    new = [f"2024-01-31|{s}" for s in SYMBOLS]
+    for asset in RAW:
+        _mark(instance, asset, new)
+    ticks = auto.run()
+    # Per-symbol layers chain within one tick; each cross-sectional hop follows in the next.
+    assert ticks == [
+        {"liquidity_metrics": new, "liquidity_daily": new, "factor_bars": new},
+        {"factor_panel": ["2024-01-31"], "backtest_daily": ["2024-01-31"]},
+        {"backtest_summary": [None]},
+    ]
+
+
+def test_a_late_update_of_an_old_day_reaches_the_days_whose_lookback_reads_it(instance):
+    _history(instance, _days(1, 31))
+    auto = Automation(instance)
+    assert auto.run() == []
+    _mark(instance, "raw_klines", ["2024-01-05|BBBUSDT"])
+    ticks = auto.run()
+    assert _requested(ticks, "liquidity_metrics") == ["2024-01-05|BBBUSDT"]
+    assert _requested(ticks, "liquidity_daily") == ["2024-01-05|BBBUSDT"]
+    # factor_bars of day d reads raw_klines of d-WARMUP_DAYS..d, and liquidity_daily of d-1.
+    touched = [f"{d}|BBBUSDT" for d in _days(5, min(31, 5 + WARMUP_DAYS))]
+    assert _requested(ticks, "factor_bars") == touched
+    panel_days = sorted({k.split("|")[0] for k in touched})
+    assert _requested(ticks, "factor_panel") == panel_days
+    # backtest_daily of day d reads the panel of d-1..d.
+    assert _requested(ticks, "backtest_daily") == sorted(set(panel_days) | set(_days(6, min(31, 6 + WARMUP_DAYS))))
+    assert _requested(ticks, "backtest_summary") == [None]
+    assert not any(k.startswith("2024-01-05|") and not k.endswith("BBBUSDT") for t in ticks for k in t.get("factor_bars", []))
+
+
+def test_history_that_was_never_materialized_does_not_block_the_newest_day(instance):
+    auto = Automation(instance)
+    new = [f"2024-01-31|{s}" for s in SYMBOLS]
+    for asset in RAW:
+        _mark(instance, asset, new)
+    ticks = auto.run()
+    assert _requested(ticks, "factor_bars") == new  # 20 days of look-back missing: not a blocker
+    assert _requested(ticks, "factor_panel") == ["2024-01-31"]
+    assert _requested(ticks, "backtest_daily") == ["2024-01-31"]  # the previous day's panel is missing too
+
+
+def test_a_new_symbol_gets_its_layers_and_the_days_cross_section_is_rebuilt(instance):
+    _history(instance, _days(25, 31))
+    auto = Automation(instance)
+    assert auto.run() == []
+    instance.add_dynamic_partitions("symbols", ["DDDUSDT"])
+    auto.later()
+    assert auto.run() == []  # registered but no data: nothing to compute, nothing blocked
+    for asset in RAW:
+        _mark(instance, asset, ["2024-01-31|DDDUSDT"])
+    ticks = auto.run()
+    assert _requested(ticks, "factor_bars") == ["2024-01-31|DDDUSDT"]
+    assert _requested(ticks, "liquidity_metrics") == ["2024-01-31|DDDUSDT"]
+    assert _requested(ticks, "factor_panel") == ["2024-01-31"]
+
+
+def test_a_cross_section_waits_for_every_listed_symbol_but_not_for_a_delisted_one(instance):
+    _history(instance, _days(25, 29))
+    listings = {"AAAUSDT": [None, None], "BBBUSDT": [None, None], "CCCUSDT": [None, "2024-01-29"]}
+    _mark(instance, "symbol_universe", [None], {LISTINGS_METADATA_KEY: MetadataValue.json(listings)})
+    auto = Automation(instance)
+    assert auto.run() == []
+    for asset in RAW:
+        _mark(instance, asset, ["2024-01-30|AAAUSDT"])
+    assert _requested(auto.run(), "factor_panel") == []  # BBBUSDT (listed) has no 2024-01-30 yet
+    for asset in RAW:
+        _mark(instance, asset, ["2024-01-30|BBBUSDT"])
+    ticks = auto.run()
+    assert _requested(ticks, "factor_panel") == ["2024-01-30"]  # CCCUSDT, delisted on the 29th, is not awaited
+    assert _requested(ticks, "backtest_daily") == ["2024-01-30"]
+
+
+def test_no_automation_requests_a_delisted_symbols_partitions_after_its_delisting(instance):
+    listings = {"CCCUSDT": [None, "2024-01-29"]}
+    _mark(instance, "symbol_universe", [None], {LISTINGS_METADATA_KEY: MetadataValue.json(listings)})
+    auto = Automation(instance)
+    late = ["2024-01-30|CCCUSDT", "2024-01-29|CCCUSDT"]
+    for asset in RAW:
+        _mark(instance, asset, late)  # data arriving anyway (say, a landed file)
+    ticks = auto.run()
+    assert _requested(ticks, "factor_bars") == ["2024-01-29|CCCUSDT"]
+
+
+def test_the_automation_sensor_runs_by_default_in_the_code_server_and_emits_backfills():
+    assert AUTOMATION_SENSOR.default_status.value == "RUNNING"
+    assert AUTOMATION_SENSOR.emit_backfills  # one tick's requests become one backfill
+    assert AUTOMATION_SENSOR._use_user_code_server  # the custom conditions evaluate in the code location
