@@ -85,16 +85,22 @@ def range_request(first_day: str, last_day: str, symbols: Sequence[str], run_key
 
 
 def day_requests(day: str, ordered: Sequence[str], wanted: Iterable[str], key_prefix: str, **tags: str) -> list[RunRequest]:
+    """Range requests for ``wanted`` symbols of ``day``; ``ordered`` is every registered symbol in registration order."""
     return [
         range_request(day, day, block, f"{key_prefix}-{day}-{block[0]}-{len(block)}", **tags)
         for block in contiguous_blocks(ordered, wanted)
     ]
 
 
+def registered_order(instance) -> list[str]:
+    """Every registered symbol in registration order: the order a partition range's symbols span."""
+    return list(instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME))
+
+
 def listed_symbols(instance, day: str, listings: Listings | None = None) -> list[str]:
     """Registered symbols listed on ``day``, in registration order."""
     listings = current_listings(instance) if listings is None else listings
-    return [s for s in instance.get_dynamic_partitions(SYMBOLS_PARTITION_NAME) if is_listed(listings, s, day)]
+    return [s for s in registered_order(instance) if is_listed(listings, s, day)]
 
 
 # --------------------------------------------------------------------------- daily schedule
@@ -121,7 +127,7 @@ def build_daily_schedule(source_name: str):
         wanted = [s for s in symbols if s not in done]
         if not wanted:
             return SkipReason(f"every listed symbol already has {day} (the archive sensor got there first)")
-        return day_requests(day, symbols, wanted, "daily")
+        return day_requests(day, registered_order(context.instance), wanted, "daily")
 
     return daily_ingestion_schedule
 
@@ -176,7 +182,8 @@ def archive_sensor(context: SensorEvaluationContext, market_data: MarketDataReso
     if gave_up:
         context.log.warning(f"archive_sensor: {day} never appeared for {still}; the daily schedule's REST fallback covers them")
     next_state = {"day": shift_day(day, 1)} if not still or gave_up else {"day": day, "done": done}
-    return SensorResult(run_requests=day_requests(day, symbols, ready, "archive"), cursor=json.dumps(next_state))
+    return SensorResult(run_requests=day_requests(day, registered_order(context.instance), ready, "archive"),
+                        cursor=json.dumps(next_state))
 
 
 # --------------------------------------------------------------------------- landing sensor

@@ -62,7 +62,9 @@ def pipeline_resources(data_root: Path):
     from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
     from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
-    def build(market_data=None) -> dict:
+    from factor_assets.universe import UniverseResource
+
+    def build(market_data=None, universe=None) -> dict:
         store = PartitionStoreResource(root=str(data_root))
         warehouse = DuckDBWarehouse(data_root=str(data_root))
         return {
@@ -71,6 +73,7 @@ def pipeline_resources(data_root: Path):
             "warehouse": warehouse,
             "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
             "market_data": market_data or SyntheticMarketData(trades_per_minute=2),
+            "universe_source": universe or UniverseResource(),
         }
 
     return build

@@ -190,6 +190,7 @@ def test_universe_sensor_registers_new_trading_symbols_and_keeps_delisted_ones(i
     ]
     with build_sensor_context(instance=instance, resources=resources) as context:
         result = universe_sensor(context)
+    # LUNAUSDT is not trading and has no stated history: never a partition.
     assert [r.partition_keys for r in result.dynamic_partitions_requests] == [["BTCUSDT", "ETHUSDT"]]
     assert len(result.run_requests) == 1
     instance.add_dynamic_partitions("symbols", ["BTCUSDT", "ETHUSDT"])
@@ -210,14 +211,16 @@ def test_universe_sensor_registers_new_trading_symbols_and_keeps_delisted_ones(i
 
     table = pq.read_table(data_root / "symbol_universe" / "part-0.parquet").to_pandas().set_index("symbol")
     today = datetime.now(timezone.utc).date().isoformat()
-    assert table.loc["ETHUSDT", "delisted_on"] == today and table.loc["ETHUSDT", "listed_on"] == today
+    # Seen at the first observation: listed before observation began (a member since the start of history).
+    assert pd.isna(table.loc["ETHUSDT", "listed_on"]) and table.loc["ETHUSDT", "delisted_on"] == today
+    assert table.loc["SOLUSDT", "listed_on"] == today  # appeared later: listed the day it was first seen
     assert table.loc["BTCUSDT", "status"] == "TRADING" and pd.isna(table.loc["BTCUSDT", "delisted_on"])
     assert "ETHBTC" not in table.index
     assert registered_symbols(instance) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]  # history kept
 
 
 def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, replica, data_root, pipeline_resources):
-    from factor_assets.collection import book_snapshot_sensor
+    from factor_assets.collection import book_snapshot_job, build_book_snapshot_sensor
     from factor_core.book_landing import write_snapshot
 
     landing = data_root / "_landing"
@@ -228,9 +231,15 @@ def test_the_collector_lands_snapshots_and_the_day_is_built_from_them(instance, 
     }
     register_symbols(instance, ["BTCUSDT", "ETHUSDT"])  # ETHUSDT has no book: its failure is isolated
     resources = {"market_data": _source(replica, landing, book_source="collector")}
-    with build_sensor_context(instance=instance, resources=resources) as context:
-        result = book_snapshot_sensor(context)
-    assert "landed 1 snapshot(s), 1 failed" in result.skip_message
+    sensor = build_book_snapshot_sensor(collecting=True, interval_s=60)
+    with build_sensor_context(instance=instance) as context:
+        request = sensor(context)
+    assert request.run_key.startswith("book-snapshot-")  # the capture is a run, not work inside the tick
+    result = book_snapshot_job.execute_in_process(instance=instance, resources=resources)
+    assert result.success
+    logged = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("landed 1 snapshot(s), 1 failed" in m for m in logged)
+    assert any("depth snapshot of ETHUSDT failed" in m for m in logged)
     today = datetime.now(timezone.utc).date().isoformat()
     (snapshot,) = (landing / "raw_book" / "symbol=BTCUSDT" / f"date={today}").glob("snap-*.parquet")
     landed = pq.read_table(snapshot).to_pandas()

@@ -22,25 +22,26 @@ def test_every_layer_is_an_asset_with_declared_lineage():
         "raw_trades": [],
         "raw_book": [],
         "raw_funding": [],
-        "liquidity_metrics": ["raw_book", "raw_klines", "raw_trades"],
-        "liquidity_daily": ["liquidity_metrics", "raw_klines", "raw_trades"],
+        "raw_quotes": [],
+        "liquidity_metrics": ["raw_book", "raw_klines", "raw_quotes", "raw_trades"],
+        "liquidity_daily": ["raw_book", "raw_klines", "raw_quotes", "raw_trades"],
         "factor_bars": ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"],
-        "factor_panel": ["factor_bars"],
+        "factor_panel": ["factor_bars", "symbol_universe"],
         "backtest_daily": ["factor_panel"],
         "backtest_summary": ["backtest_daily"],
     }
 
 
-def test_compute_assets_take_a_range_in_one_run_and_duckdb_writers_share_one_pool():
+def test_compute_assets_take_a_range_in_one_run_and_only_duckdb_writers_share_its_pool():
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if node.partitions_def is not None:
             assert node.backfill_policy is not None and node.backfill_policy.max_partitions_per_run is None, key
-    for name in ("factor_panel", "backtest_daily", "backtest_summary"):
-        assert _spec(name).pools == {"duckdb"}
-    for name in ("raw_klines", "factor_bars"):
-        assert not _spec(name).pools
+    # Only the writers of the DuckDB file share its pool; partitioned layers write Parquet and never open it.
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert (node.pools == {"duckdb"}) == (node.partitions_def is None and key.path[-1] != "symbol_universe"), key
 
 
 def test_definitions_validate_through_the_dagster_cli(dagster_home):
