@@ -50,8 +50,8 @@ def time_weighted_spread(quote_ts, spread_bps, grid, bin_ns):
 @njit(cache=True)
 def corwin_schultz_gap_adjusted(high, low, close):
     """Corwin & Schultz (2012) two-bar spread estimate for each pair of consecutive bars (t-1, t),
-    with the paper's adjustment for the gap between bar t-1's close and bar t's range (their
-    section II.B, "overnight returns"): if ``L_t > C_{t-1}`` both ``H_t`` and ``L_t`` are lowered
+    with the paper's adjustment for overnight returns, applied to the gap between bar t-1's
+    close and bar t's range: if ``L_t > C_{t-1}`` both ``H_t`` and ``L_t`` are lowered
     by ``L_t - C_{t-1}``; if ``H_t < C_{t-1}`` both are raised by ``C_{t-1} - H_t``. Then
     ``beta = ln(H_{t-1}/L_{t-1})^2 + ln(H_t/L_t)^2``,
     ``gamma = ln(max(H_{t-1}, H_t) / min(L_{t-1}, L_t))^2``,
