@@ -164,40 +164,61 @@ def _match(ref_ts, ref_min, ref_bid, ref_bid_lots, ref_ask, ref_ask_lots, walk_o
             q_ts[:nq], q_bid[:nq], q_bidl[:nq], q_ask[:nq], q_askl[:nq], s_state, s_walk, s_ref)
 
 
-def _segments(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Minute index of each element and the start offset of each minute's block."""
-    return np.repeat(np.arange(counts.size, dtype=np.int64), counts), np.concatenate([[0], np.cumsum(counts)[:-1]])
-
-
-def _lots(notional: np.ndarray, price: np.ndarray, prof: _Profile) -> np.ndarray:
-    return np.maximum(np.rint(notional / (price * 10.0 ** (-prof.lot_decimals))), 1.0).astype(np.int64)
-
-
 def participation(rng: np.random.Generator) -> np.ndarray:
     """Per-minute volume multiplier (mean ~1), independent of volatility."""
     return np.exp(_ar1(rng.standard_normal(_MINUTES), _PART_PHI, _PART_SD) - 0.5 * _PART_SD**2)
 
 
+@njit(cache=True)
+def _orders(counts, off_us, u_side, z_size, p_buy, mid_px, notional_scale, size_sd, lot_scale):
+    """Order times (ns, sorted inside each minute), buy flags and lots from the day's draws."""
+    n = off_us.size
+    ts = np.empty(n, np.int64)
+    buy = np.empty(n, np.bool_)
+    lots = np.empty(n, np.int64)
+    a = 0
+    for j in range(counts.size):
+        b = a + counts[j]
+        for r in range(a + 1, b):  # insertion sort: a minute holds a dozen orders
+            v = off_us[r]
+            q = r - 1
+            while q >= a and off_us[q] > v:
+                off_us[q + 1] = off_us[q]
+                q -= 1
+            off_us[q + 1] = v
+        unit = notional_scale / (mid_px[j] * lot_scale)
+        for r in range(a, b):
+            ts[r] = j * 60_000_000_000 + off_us[r] * 1_000
+            buy[r] = u_side[r] < p_buy[j]
+            lots[r] = np.int64(max(1.0, round(unit * math.exp(size_sd * z_size[r]))))
+        a = b
+    return ts, buy, lots
+
+
 def simulate_orders(rng: np.random.Generator, prof: _Profile, path: _Path, part: np.ndarray,
                     trades_per_minute: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Taker orders: ns offsets (sorted, whole microseconds), buy flags, sizes in lots."""
+    """Taker orders: ns offsets (sorted, whole microseconds), buy flags, sizes in lots.
+
+    Poisson counts per minute (at least one) with intensity ``trades_per_minute`` times the
+    activity (seasonality x volatility x participation); the aggressor is a buyer with
+    probability ``0.5 + 0.2 tanh(z_j)``, ``z_j`` the minute's standardised efficient return
+    (informed flow: order flow and returns co-move, so Kyle's lambda is positive); notional
+    ``trade_notional * LN(0, 1.1)``.
+    """
     activity = _SEASON * path.vol_mult * part
     lam = float(trades_per_minute) * activity / activity.mean()
     counts = np.maximum(rng.poisson(lam), 1).astype(np.int64)  # every minute has a trade
-    minute, _ = _segments(counts)
-    n = minute.size
-    ts = np.sort(minute * _NS_PER_MIN + rng.integers(1, _US_PER_MIN, n) * _US)
-    # Informed flow: buyers dominate minutes whose efficient price rises (positive Kyle lambda).
-    z = np.diff(path.log_price) / np.sqrt(path.var)
-    p_buy = 0.5 + _FLOW_TILT * np.tanh(z)
-    buy = rng.random(n) < p_buy[minute]
-    mid_px = np.exp(path.log_price[:-1])[minute]
-    notional = prof.trade_notional * rng.lognormal(0.0, _TRADE_SIZE_SD, n)
-    return ts, buy, _lots(notional, mid_px, prof)
+    n = int(counts.sum())
+    off_us = rng.integers(1, _US_PER_MIN, n)
+    u_side = rng.random(n)
+    z_size = rng.standard_normal(n)
+    p_buy = 0.5 + _FLOW_TILT * np.tanh(np.diff(path.log_price) / np.sqrt(path.var))
+    return _orders(counts, off_us, u_side, z_size, p_buy, np.exp(path.log_price[:-1]), prof.trade_notional,
+                   _TRADE_SIZE_SD, 10.0 ** (-prof.lot_decimals))
 
 
 @njit(cache=True)
-def _refresh_quotes(counts, off_us, z_bridge, z_spread, z_bid, z_ask, log_price, var, spread_scale,
+def _refresh_quotes(counts, off_us, z, spread_sd, size_sd, log_price, var, spread_scale,
                     size_scale, tick_scale, lot_scale):
     """Refresh times (ns), minute, bid/ask ticks and lots from the day's draws (see simulate_refreshes)."""
     n = off_us.size
@@ -228,42 +249,45 @@ def _refresh_quotes(counts, off_us, z_bridge, z_spread, z_bid, z_ask, log_price,
         for r in range(a, b):
             bm[r] = x
             nxt = frac[r + 1] if r + 1 < b else 1.0
-            x += z_bridge[r] * math.sqrt(var[j] * (nxt - frac[r]))
+            x += z[0, r] * math.sqrt(var[j] * (nxt - frac[r]))
         lp0 = log_price[j]
         dlp = log_price[j + 1] - lp0
         for r in range(a, b):
             f = frac[r]
             mid = math.exp(lp0 + f * dlp + bm[r] - f * x) * tick_scale
-            spread = max(1.0, round(mid * spread_scale[j] * math.exp(z_spread[r]) * 1e-4))
+            spread = max(1.0, round(mid * spread_scale[j] * math.exp(spread_sd * z[1, r]) * 1e-4))
             lo = round(mid - 0.5 * spread)
             ts[r] = j * 60_000_000_000 + off_us[r] * 1_000
             minute[r] = j
             bid[r] = np.int64(lo)
             ask[r] = np.int64(lo + spread)
             lots = size_scale[j] * tick_scale / (mid * lot_scale)
-            bid_lots[r] = np.int64(max(1.0, round(lots * math.exp(z_bid[r]))))
-            ask_lots[r] = np.int64(max(1.0, round(lots * math.exp(z_ask[r]))))
+            bid_lots[r] = np.int64(max(1.0, round(lots * math.exp(size_sd * z[2, r]))))
+            ask_lots[r] = np.int64(max(1.0, round(lots * math.exp(size_sd * z[3, r]))))
         a = b
     return ts, minute, bid, bid_lots, ask, ask_lots
 
 
 @njit(cache=True)
-def _walk_profile(gap_unit_ticks, z_gap, lots_unit, z_size, size_exponent):
+def _walk_profile(gap_unit_ticks, lots_unit, z, gap_sd, size_sd, size_exponent):
     """Per minute and side: cumulative tick offsets of walking levels 1..W from level 1, and their lots.
 
-    The gap before walking level ``k`` is ``k * gap_unit * LN`` (at least a tick); its size
-    ``lots_unit * (1 + k)^size_exponent * LN``.
+    The gap before walking level ``k`` is ``k * gap_unit * exp(gap_sd z)`` (at least a tick); its
+    size ``lots_unit * (1 + k)^size_exponent * exp(size_sd z')``, ``z``/``z'`` = ``z[0]``/``z[1]``.
     """
-    nm, _, w = z_gap.shape
+    _, nm, _, w = z.shape
     offset = np.empty((nm, 2, w), np.int64)
     lots = np.empty((nm, 2, w), np.int64)
+    level_factor = np.empty(w)
+    for k in range(w):
+        level_factor[k] = (2.0 + k) ** size_exponent
     for j in range(nm):
         for side in range(2):
             acc = 0
             for k in range(w):
-                acc += np.int64(max(1.0, round(gap_unit_ticks[j] * (k + 1) * math.exp(z_gap[j, side, k]))))
+                acc += np.int64(max(1.0, round(gap_unit_ticks[j] * (k + 1) * math.exp(gap_sd * z[0, j, side, k]))))
                 offset[j, side, k] = acc
-                size = lots_unit[j] * (2.0 + k) ** size_exponent * math.exp(z_size[j, side, k])
+                size = lots_unit[j] * level_factor[k] * math.exp(size_sd * z[1, j, side, k])
                 lots[j, side, k] = np.int64(max(1.0, round(size)))
     return offset, lots
 
@@ -287,17 +311,16 @@ def simulate_refreshes(rng: np.random.Generator, prof: _Profile, path: _Path, pa
     z = rng.standard_normal((4, n))
     spread_scale = prof.spread_bps * vm**_SPREAD_VOL_ELASTICITY * act**_SPREAD_ACTIVITY_ELASTICITY
     size_scale = prof.level_notional * np.sqrt(act)
-    quotes = _refresh_quotes(counts, off_us, z[0], _SPREAD_NOISE_SD * z[1], _L1_SIZE_SD * z[2],
-                             _L1_SIZE_SD * z[3], path.log_price, path.var, spread_scale, size_scale,
-                             tick_scale, lot_scale)
+    quotes = _refresh_quotes(counts, off_us, z, _SPREAD_NOISE_SD, _L1_SIZE_SD, path.log_price, path.var,
+                             spread_scale, size_scale, tick_scale, lot_scale)
     if quotes[2].min() < 1:
         raise ValueError("quote fell below one tick")
 
     z = rng.standard_normal((2, _MINUTES, 2, WALK_LEVELS))
     open_ticks = np.exp(path.log_price[:-1]) * tick_scale
-    walk_offset, walk_lots = _walk_profile(open_ticks * (prof.level_gap_bps * 1e-4), _GAP_SD * z[0],
+    walk_offset, walk_lots = _walk_profile(open_ticks * (prof.level_gap_bps * 1e-4),
                                            (prof.level_notional * tick_scale / lot_scale) * np.sqrt(act) / open_ticks,
-                                           _LEVEL_SIZE_SD * z[1], _LEVEL_SIZE_EXPONENT)
+                                           z, _GAP_SD, _LEVEL_SIZE_SD, _LEVEL_SIZE_EXPONENT)
     return (*quotes, walk_offset, walk_lots)
 
 
@@ -321,10 +344,15 @@ def simulate_microstructure(rng_trades: np.random.Generator, rng_quotes: np.rand
 
 @njit(cache=True)
 def _book_levels(levels, snap_bid, snap_bid_lots, snap_ask, snap_ask_lots, snap_walked, ref_bid, ref_ask,
-                 snap_minute, walk_off, walk_lots, deep_gap_ticks, deep_lots):
+                 snap_minute, walk_off, walk_lots, gap_unit_ticks, lots_unit, z, gap_sd, size_sd, size_exponent):
     """Ticks and lots of every snapshot level, shape (n_snap, 2, levels); see book_levels."""
     n_snap = snap_bid.size
     w = walk_off.shape[2]
+    gap_factor = np.empty(levels)
+    size_factor = np.empty(levels)
+    for d in range(levels):
+        gap_factor[d] = w + d + 1.0
+        size_factor[d] = (2.0 + w + d) ** size_exponent
     ticks = np.empty((n_snap, 2, levels), np.int64)
     lots = np.empty((n_snap, 2, levels), np.int64)
     for s in range(n_snap):
@@ -344,9 +372,11 @@ def _book_levels(levels, snap_bid, snap_bid_lots, snap_ask, snap_ask_lots, snap_
             px = ref + sign * walk_off[mi, side, w - 1]
             d = 0
             while lvl < levels:
-                px += sign * deep_gap_ticks[s, side, d]
+                gap = max(1.0, round(gap_unit_ticks[s] * gap_factor[d] * math.exp(gap_sd * z[0, s, side, d])))
+                px += sign * np.int64(gap)
                 ticks[s, side, lvl] = px
-                lots[s, side, lvl] = deep_lots[s, side, d]
+                size = lots_unit[s] * size_factor[d] * math.exp(size_sd * z[1, s, side, d])
+                lots[s, side, lvl] = np.int64(max(1.0, round(size)))
                 lvl += 1
                 d += 1
     return ticks, lots
@@ -364,16 +394,12 @@ def book_levels(rng_book: np.random.Generator, prof: _Profile, path: _Path, micr
     tick_scale = 10.0**prof.tick_decimals
     lot_scale = 10.0 ** (-prof.lot_decimals)
     open_ticks = np.exp(path.log_price[:-1])[micro.snap_minute] * tick_scale
-    d = np.arange(1, levels + 1, dtype=np.float64)
     z = rng_book.standard_normal((2, n_snap, 2, levels))
-    gap = (open_ticks * (prof.level_gap_bps * 1e-4))[:, None, None] * (WALK_LEVELS + d) * np.exp(_GAP_SD * z[0])
-    deep_gap = np.maximum(np.rint(gap), 1.0).astype(np.int64)
-    size = ((prof.level_notional * tick_scale / lot_scale) / open_ticks)[:, None, None] * (
-        (1.0 + WALK_LEVELS + d) ** _LEVEL_SIZE_EXPONENT * np.exp(_LEVEL_SIZE_SD * z[1]))
-    deep_lots = np.maximum(np.rint(size), 1.0).astype(np.int64)
     ticks, lots = _book_levels(levels, micro.snap_bid, micro.snap_bid_lots, micro.snap_ask, micro.snap_ask_lots,
                                micro.snap_walked, micro.snap_ref_bid, micro.snap_ref_ask, micro.snap_minute,
-                               micro.walk_offset, micro.walk_lots, deep_gap, deep_lots)
+                               micro.walk_offset, micro.walk_lots, open_ticks * (prof.level_gap_bps * 1e-4),
+                               (prof.level_notional * tick_scale / lot_scale) / open_ticks, z, _GAP_SD,
+                               _LEVEL_SIZE_SD, _LEVEL_SIZE_EXPONENT)
     if ticks.min() < 1:
         raise ValueError("book prices fell below one tick")
     return ticks, lots
