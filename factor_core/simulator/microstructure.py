@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from factor_core.simulator.path import _MINUTES, _NS_PER_MIN, _SEASON, _Path, _Profile, _ar1
+from factor_core.simulator.path import _MINUTES, _SEASON, _Path, _Profile, _ar1
 
 #: Levels beyond the first that a sweeping order may walk (it never empties the last one).
 WALK_LEVELS = 5
