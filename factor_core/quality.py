@@ -2,9 +2,12 @@
 
 Every check has the shape ``check_x(df, day) -> CheckOutcome`` where ``df`` is a
 pandas DataFrame or a pyarrow Table in a canonical raw schema and ``day`` the
-partition's UTC day (``date`` or ``"YYYY-MM-DD"``). Checks never raise on bad
-data: they report it, with counts and the first few offending values, so the
-Dagster layer can wrap each one as an asset check. Nothing here imports Dagster.
+partition's UTC day (``date``, ``"YYYY-MM-DD"``, or the whole partition key
+``"YYYY-MM-DD|SYMBOL"``, which the descriptions then name). Checks never raise on
+bad data: they report it, with counts, shares and the first few offending values,
+so the Dagster layer can wrap each one as an asset check. Nothing here imports
+Dagster. ``check_trades_inside_quotes`` takes two frames (trades and the quotes
+they printed against).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from factor_core.liquidity.matching import MAX_SNAPSHOT_AGE_S, prevailing_quotes
 
 MINUTE_NS = 60 * 10**9
 DAY_NS = 86_400 * 10**9
@@ -45,7 +50,12 @@ def _table(df: pd.DataFrame | pa.Table) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def _day_bounds(day: date | str) -> tuple[int, int, date]:
+def _day_bounds(day: date | str) -> tuple[int, int, date | str]:
+    """``(start_ns, end_ns, label)``; ``label`` prints as the day, or as the partition key
+    ``"YYYY-MM-DD|SYMBOL"`` when that is what was given."""
+    if isinstance(day, str) and "|" in day:
+        start, end, _ = _day_bounds(day.split("|", 1)[0])
+        return start, end, day
     d = date.fromisoformat(day) if isinstance(day, str) else day
     if isinstance(d, datetime):
         d = d.date()
@@ -284,6 +294,155 @@ def check_book_not_crossed(df, day) -> CheckOutcome:
     return CheckOutcome("book_not_crossed", passed, desc, details)
 
 
+# --------------------------------------------------------------------------- quotes
+
+#: Default limit of ``check_trades_inside_quotes`` against a quote stream: a coherent feed prints
+#: (almost) every trade at or inside the quote in force; a few per cent allows for feeds whose
+#: trade-induced quote update carries a later timestamp than the trade.
+MAX_OUTSIDE_SHARE = 0.05
+#: Default limit when only book snapshots (at most ``MAX_SNAPSHOT_AGE_S`` old) are available:
+#: quotes move within seconds, so some honest trades print outside an older snapshot's top.
+MAX_OUTSIDE_SHARE_SNAPSHOTS = 0.25
+
+
+def _share(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+def _quote_arrays(table: pa.Table) -> tuple[np.ndarray, ...]:
+    return tuple(_values(table, c).astype(float) for c in ("bid_price", "ask_price", "bid_qty", "ask_qty"))
+
+
+def check_quotes_in_time_order(df, day) -> CheckOutcome:
+    """Quote rows non-decreasing in ``ts`` and inside the partition's UTC day (a quote is in
+    force until the next row's ``ts``, so a row out of order corrupts every match after it)."""
+    table = _table(df)
+    start, end, d = _day_bounds(day)
+    ts = _ns(table, "ts")
+    n = table.num_rows
+    back = np.flatnonzero(np.diff(ts) < 0)
+    outside = np.flatnonzero((ts < start) | (ts >= end))
+    passed = not len(back) and not len(outside)
+    details = {
+        "rows": n, "out_of_order": int(len(back)), "out_of_order_share": _share(len(back), max(n - 1, 0)),
+        "out_of_order_examples": [{"row": int(i) + 1, "previous": _iso(ts[i]), "value": _iso(ts[i + 1])}
+                                  for i in back[:MAX_EXAMPLES]],
+        "outside_day_count": int(len(outside)), "outside_day_examples": [_iso(ts[i]) for i in outside[:MAX_EXAMPLES]],
+    }
+    if passed:
+        desc = f"{d}: {n} quotes in time order inside the day"
+    else:
+        desc = (f"{d}: {len(back)} of {n} quotes ({details['out_of_order_share']:.2%}) earlier than the row before"
+                f" and {len(outside)} outside the day; re-fetch or re-sort the partition's quotes by ts")
+    return CheckOutcome("quotes_in_time_order", passed, desc, details)
+
+
+def check_quotes_not_crossed(df, day, *, max_share: float = 0.0) -> CheckOutcome:
+    """Best bid strictly below best ask on every quote: crossed (bid > ask) and locked (bid == ask)
+    rows are counted separately; fails when their share exceeds ``max_share`` (default: any)."""
+    table = _table(df)
+    _, _, d = _day_bounds(day)
+    bid, ask, _, _ = _quote_arrays(table)
+    ts = _ns(table, "ts")
+    n = table.num_rows
+    crossed = np.flatnonzero(bid > ask)
+    locked = np.flatnonzero(bid == ask)
+    bad = len(crossed) + len(locked)
+    share = _share(bad, n)
+    passed = share <= max_share
+    details = {
+        "rows": n, "crossed": int(len(crossed)), "locked": int(len(locked)), "share": share, "max_share": max_share,
+        "examples": [{"ts": _iso(ts[i]), "bid_price": float(bid[i]), "ask_price": float(ask[i])}
+                     for i in np.sort(np.r_[crossed, locked])[:MAX_EXAMPLES]],
+    }
+    desc = (f"{d}: no crossed or locked quote among {n}" if not bad else
+            f"{d}: {len(crossed)} crossed and {len(locked)} locked of {n} quotes ({share:.2%}, limit {max_share:.2%})")
+    return CheckOutcome("quotes_not_crossed", passed, desc, details)
+
+
+def check_quotes_positive(df, day) -> CheckOutcome:
+    """Every quote has finite, positive prices and sizes on both sides (a zero-size best level is
+    no quote: the book's top is misreported)."""
+    table = _table(df)
+    _, _, d = _day_bounds(day)
+    bid, ask, bq, aq = _quote_arrays(table)
+    ts = _ns(table, "ts")
+    n = table.num_rows
+    per_col = {}
+    for name, v in (("bid_price", bid), ("ask_price", ask), ("bid_qty", bq), ("ask_qty", aq)):
+        bad = np.flatnonzero(~(v > 0) | ~np.isfinite(v))
+        if len(bad):
+            per_col[name] = {"count": int(len(bad)), "share": _share(len(bad), n),
+                             "examples": [{"ts": _iso(ts[i]), "value": float(v[i])} for i in bad[:MAX_EXAMPLES]]}
+    bad_rows = int((~((bid > 0) & (ask > 0) & (bq > 0) & (aq > 0) & np.isfinite(bid + ask + bq + aq))).sum())
+    passed = not per_col
+    desc = (f"{d}: all {n} quotes have positive prices and sizes" if passed else
+            f"{d}: {bad_rows} of {n} quotes ({_share(bad_rows, n):.2%}) with a zero, negative or missing "
+            f"price or size in {', '.join(per_col)}")
+    return CheckOutcome("quotes_positive", passed, desc, {"rows": n, "bad_rows": bad_rows, "violations": per_col})
+
+
+def check_trades_inside_quotes(trades, quotes, day, *, book=None, max_outside_share: float = MAX_OUTSIDE_SHARE,
+                               max_outside_share_snapshots: float = MAX_OUTSIDE_SHARE_SNAPSHOTS,
+                               max_snapshot_age_s: float | None = None) -> CheckOutcome:
+    """Share of trades printing outside the quote in force (``price < bid`` or ``price > ask``).
+
+    The quote in force is the last ``raw_quotes`` row with ``ts <= trade ts`` (the rule of
+    ``factor_core.liquidity.matching``); without quotes, the top of the last ``book`` snapshot
+    at most ``max_snapshot_age_s`` old. Fails when the share of matched trades printing
+    outside exceeds ``max_outside_share`` (``max_outside_share_snapshots`` against snapshots).
+
+    A day with trades but neither quotes nor top-N snapshots **passes with a note**
+    (``details["checked"] = False``): sources such as Binance spot publish no historical quote
+    stream, and a blocking failure there would quarantine every such partition for a fact of the
+    source, not a fault of the data; the liquidity layer then reports the effective spread as
+    null with that reason. Trades matched to a crossed, locked or zero-size quote are counted
+    (``matched_to_invalid_quote``), not judged; ``check_quotes_not_crossed`` fails on those quotes.
+    """
+    age = MAX_SNAPSHOT_AGE_S if max_snapshot_age_s is None else max_snapshot_age_s
+    t = _table(trades)
+    _, _, d = _day_bounds(day)
+    ts = _ns(t, "ts")
+    price = _values(t, "price").astype(float)
+    order = np.argsort(ts, kind="stable")
+    ts, price = ts[order], price[order]
+    q = None if quotes is None else (quotes.to_pandas() if isinstance(quotes, pa.Table) else quotes)
+    b = None if book is None else (book.to_pandas() if isinstance(book, pa.Table) else book)
+    series, j = prevailing_quotes(ts, q, b, max_snapshot_age_s=age)
+    n = len(ts)
+    base = {"trades": n, "quote_source": series.source if len(series) else "none", "quotes": len(series)}
+    if n == 0:
+        return CheckOutcome("trades_inside_quotes", True, f"{d}: no trades to check", {**base, "checked": False})
+    if len(series) == 0:
+        note = (f"{d}: {n} trades but no quotes and no top-N book snapshots: not checked (the source "
+                "publishes no quote stream; effective spreads are null for this partition)")
+        return CheckOutcome("trades_inside_quotes", True, note, {**base, "checked": False})
+    limit = max_outside_share if series.source == "quotes" else max_outside_share_snapshots
+    matched = j >= 0
+    jj = np.maximum(j, 0)
+    valid = matched & series.valid[jj]
+    bid, ask = series.bid[jj], series.ask[jj]
+    outside = valid & ((price < bid) | (price > ask))
+    n_valid, n_out = int(valid.sum()), int(outside.sum())
+    share = _share(n_out, n_valid)
+    idx = np.flatnonzero(outside)
+    details = {
+        **base, "checked": True, "matched": int(matched.sum()), "matched_share": _share(int(matched.sum()), n),
+        "matched_to_invalid_quote": int((matched & ~valid).sum()), "outside": n_out, "outside_share": share,
+        "limit": limit, "max_snapshot_age_s": age if series.source == "book" else None,
+        "examples": [{"ts": _iso(ts[i]), "price": float(price[i]), "bid": float(bid[i]), "ask": float(ask[i])}
+                     for i in idx[:MAX_EXAMPLES]],
+    }
+    what = "quote in force" if series.source == "quotes" else f"book top at most {age:g} s old"
+    passed = share <= limit and n_valid > 0
+    if n_valid == 0:
+        desc = f"{d}: none of {n} trades has a valid {what}; cannot check"
+    else:
+        desc = (f"{d}: {n_out} of {n_valid} matched trades ({share:.2%}) print outside the {what}; "
+                f"limit {limit:.2%} ({details['matched_share']:.1%} of {n} trades matched)")
+    return CheckOutcome("trades_inside_quotes", passed, desc, details)
+
+
 # --------------------------------------------------------------------------- bundles
 
 KLINES_CHECKS: dict[str, Callable[..., CheckOutcome]] = {
@@ -303,9 +462,15 @@ BOOK_CHECKS: dict[str, Callable[..., CheckOutcome]] = {
     "timestamps": check_timestamps,
     "volumes_non_negative": check_volumes_non_negative,
 }
-CHECKS_BY_ASSET = {"raw_klines": KLINES_CHECKS, "raw_trades": TRADES_CHECKS, "raw_book": BOOK_CHECKS}
+QUOTES_CHECKS: dict[str, Callable[..., CheckOutcome]] = {
+    "quotes_in_time_order": check_quotes_in_time_order,
+    "quotes_not_crossed": check_quotes_not_crossed,
+    "quotes_positive": check_quotes_positive,
+}
+CHECKS_BY_ASSET = {"raw_klines": KLINES_CHECKS, "raw_trades": TRADES_CHECKS, "raw_book": BOOK_CHECKS,
+                   "raw_quotes": QUOTES_CHECKS}
 
 
 def run_checks(asset: str, df, day) -> list[CheckOutcome]:
-    """All checks registered for ``asset`` (raw_klines / raw_trades / raw_book)."""
+    """All single-frame checks registered for ``asset`` (raw_klines / raw_trades / raw_book / raw_quotes)."""
     return [fn(df, day) for fn in CHECKS_BY_ASSET[asset].values()]

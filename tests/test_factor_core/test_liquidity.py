@@ -1,4 +1,7 @@
-"""Liquidity metrics on hand-built books/trades with known answers, plus robustness and no look-ahead."""
+"""Per-minute liquidity on hand-built books, quotes and trades with known answers; robustness; no look-ahead.
+
+Daily estimators: ``test_liquidity_daily.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import pytest
 
 from factor_core import factors as F
 from factor_core import liquidity as L
-from factor_core.schemas import BOOK, TRADES
+from factor_core.schemas import BOOK, QUOTES, TRADES
 
 from .test_factors import make_klines
 
@@ -112,14 +115,86 @@ def test_depth_bands_interpolation():
     assert K.interp_cumulative_depth(np.array([0.5, 1.0]), np.array([5.0, 9.0]), 0.5) == 5.0
 
 
-def test_effective_spread_trade_imbalance_and_staleness():
+def make_quotes(rows) -> pd.DataFrame:
+    """rows: (ts, bid, bid_qty, ask, ask_qty)."""
+    df = pd.DataFrame({"ts": pd.DatetimeIndex([r[0] for r in rows]).as_unit("ns"),
+                       "bid_price": [float(r[1]) for r in rows], "bid_qty": [float(r[2]) for r in rows],
+                       "ask_price": [float(r[3]) for r in rows], "ask_qty": [float(r[4]) for r in rows]})
+    assert list(df.columns) == QUOTES.names
+    return df
+
+
+def _reference_effective_spread_bps(trades: pd.DataFrame, quotes: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per minute: notional-weighted 2 D (p - m) / m * 1e4 against the quote in force
+    (pandas merge_asof, backward, exact matches allowed), and the matched count."""
+    t = trades.sort_values("ts").assign(D=np.where(trades["is_buyer_maker"], -1.0, 1.0))
+    m = pd.merge_asof(t, quotes.sort_values("ts"), on="ts", direction="backward", allow_exact_matches=True)
+    ok = (m["bid_price"] < m["ask_price"]) & (m["bid_qty"] > 0) & (m["ask_qty"] > 0)
+    m = m[ok]
+    mid = (m["bid_price"] + m["ask_price"]) / 2
+    e = 2 * m["D"] * (m["price"] - mid) / mid * 1e4
+    w = m["price"] * m["qty"]
+    minute = m["ts"].dt.floor("min")
+    return (e * w).groupby(minute).sum() / w.groupby(minute).sum(), m.groupby(minute).size()
+
+
+def test_effective_spread_against_the_quote_in_force():
+    q0 = T0 + 3 * MIN
+    quotes = make_quotes([
+        (q0, 100.0, 2.0, 100.2, 2.0),
+        (q0 + pd.Timedelta("10s"), 100.1, 1.0, 100.2, 1.0),
+        (q0 + pd.Timedelta("30s"), 100.2, 1.0, 100.2, 1.0),  # locked: trades under it are unmatched
+        (q0 + pd.Timedelta("40s"), 99.9, 1.0, 100.3, 0.5),
+        (q0 + pd.Timedelta("70s"), 100.0, 1.0, 100.1, 1.0),
+    ])
+    trades = make_trades([
+        (q0 - pd.Timedelta("1s"), 100.0, 1.0, True),      # before the first quote: unmatched
+        (q0, 100.2, 1.0, True),                           # same ts as a quote: that quote is in force
+        (q0 + pd.Timedelta("5s"), 100.0, 3.0, False),
+        (q0 + pd.Timedelta("10s"), 100.1, 1.0, False),     # the 10 s quote is in force
+        (q0 + pd.Timedelta("35s"), 100.2, 1.0, True),      # locked quote
+        (q0 + pd.Timedelta("50s"), 100.35, 0.5, True),     # outside the ask (walked the book)
+        (q0 + pd.Timedelta("65s"), 99.9, 1.0, False),
+        (q0 + pd.Timedelta("75s"), 100.1, 2.0, True),
+    ])
+    m = L.minute_liquidity(None, trades, day_klines(), quotes)
+    ref, count = _reference_effective_spread_bps(trades, quotes)
+    for minute, value in ref.items():
+        i = int((minute - T0) / MIN)
+        assert m.loc[i, "effective_spread_bps"] == pytest.approx(value, rel=1e-12)
+        assert m.loc[i, "n_trades_matched"] == count[minute]
+    assert m["n_trades_matched"].sum() == 6 and m["n_trades"].sum() == 8
+    assert np.isnan(m.loc[2, "effective_spread_bps"])  # the only trade of 00:02 precedes every quote
+
+
+def test_time_weighted_quoted_spread_from_quotes():
+    q0 = T0 + 7 * MIN
+    quotes = make_quotes([
+        (q0 - pd.Timedelta("30s"), 100.0, 1.0, 100.1, 1.0),  # in force at 00:07:00
+        (q0 + pd.Timedelta("15s"), 100.0, 1.0, 100.3, 1.0),
+        (q0 + pd.Timedelta("45s"), 100.0, 1.0, 100.0, 1.0),  # locked: its 15 s are left out
+        (q0 + pd.Timedelta("60s"), 100.0, 1.0, 100.2, 1.0),
+    ])
+    m = L.minute_liquidity(None, None, day_klines(), quotes)
+
+    def rel(b, a):
+        return (a - b) / ((a + b) / 2) * 1e4
+
+    assert m.loc[7, "quoted_spread_tw_bps"] == pytest.approx((15 * rel(100, 100.1) + 30 * rel(100, 100.3)) / 45, rel=1e-12)
+    assert m.loc[6, "quoted_spread_tw_bps"] == pytest.approx(rel(100, 100.1), rel=1e-12)  # half covered
+    assert np.isnan(m.loc[5, "quoted_spread_tw_bps"])  # before the first quote
+    np.testing.assert_allclose(m.loc[8:, "quoted_spread_tw_bps"], rel(100, 100.2), rtol=1e-12)  # in force to the end
+    assert L.minute_liquidity(None, None, day_klines())["quoted_spread_tw_bps"].isna().all()
+
+
+def test_effective_spread_falls_back_to_fresh_snapshots_only():
     s0 = T0 + 10 * MIN
     book = make_book(book_rows(s0, "bid", [100.0], [5.0]), book_rows(s0, "ask", [100.1], [5.0]))
     trades = make_trades([
-        (s0 + pd.Timedelta("5s"), 100.1, 2.0, True),     # buy at the ask
-        (s0 + pd.Timedelta("20s"), 100.0, 1.0, False),   # sell at the bid
-        (s0 - pd.Timedelta("5s"), 100.0, 1.0, False),    # before any snapshot: no mid
-        (s0 + pd.Timedelta("10min"), 100.3, 1.0, True),  # mid too old (> 5 min)
+        (s0 + pd.Timedelta("2s"), 100.1, 2.0, True),     # buy at the ask, 2 s after the snapshot
+        (s0 + pd.Timedelta("4.5s"), 100.0, 1.0, False),  # sell at the bid, 4.5 s after
+        (s0 - pd.Timedelta("5s"), 100.0, 1.0, False),    # before any snapshot: no quote
+        (s0 + pd.Timedelta("20s"), 100.3, 1.0, True),    # snapshot 20 s old: too old (max 5 s)
     ])
     m = L.minute_liquidity(book, trades, day_klines())
     mid = 100.05
@@ -127,82 +202,15 @@ def test_effective_spread_trade_imbalance_and_staleness():
     e_sell = 2 * -(100.0 - mid) / mid * 1e4
     w_buy, w_sell = 2 * 100.1, 100.0
     assert m.loc[10, "effective_spread_bps"] == pytest.approx((e_buy * w_buy + e_sell * w_sell) / (w_buy + w_sell))
-    assert m.loc[10, "trade_imbalance"] == pytest.approx((2 - 1) / 3)
-    assert m.loc[10, "n_trades"] == 2 and m.loc[10, "buy_volume"] == 2.0 and m.loc[10, "sell_volume"] == 1.0
-    assert m.loc[10, "signed_quote_volume"] == pytest.approx(w_buy - w_sell)
+    assert m.loc[10, "n_trades"] == 3 and m.loc[10, "n_trades_matched"] == 2
+    assert m.loc[10, "trade_imbalance"] == pytest.approx((2 + 1 - 1) / 4)
+    assert m.loc[10, "n_trades"] == 3 and m.loc[10, "buy_volume"] == 3.0 and m.loc[10, "sell_volume"] == 1.0
+    assert m.loc[10, "signed_quote_volume"] == pytest.approx(w_buy - w_sell + 100.3)
     assert np.isnan(m.loc[9, "effective_spread_bps"]) and m.loc[9, "trade_imbalance"] == -1.0
-    assert np.isnan(m.loc[20, "effective_spread_bps"]) and m.loc[20, "n_trades"] == 1
+    assert L.MAX_SNAPSHOT_AGE_S == 5.0
+    looser = L.minute_liquidity(book, trades, day_klines(), max_snapshot_age_s=30.0)
+    assert looser.loc[10, "n_trades_matched"] == 3
     assert np.isnan(m.loc[0, "trade_imbalance"])  # no trades: NaN, not 0/0
-
-
-# --------------------------------------------------------------------------- daily estimators
-
-
-def test_daily_estimators_against_references():
-    rng = np.random.default_rng(22)
-    k = day_klines()
-    n = len(k)
-    # plant a Kyle lambda: r_bps = 5 * signed flow in $M + noise
-    flow = rng.normal(0, 0.2e6, n)
-    r = np.r_[0.0, 5.0 * flow[1:] * 1e-6 + rng.normal(0, 0.5, n - 1)] * 1e-4
-    close = 100 * np.exp(np.cumsum(r))
-    k["close"] = close
-    k["open"] = np.r_[100.0, close[:-1]]
-    k["high"] = np.maximum(k["open"], k["close"]) * 1.0002
-    k["low"] = np.minimum(k["open"], k["close"]) * 0.9998
-    k["quote_volume"] = np.abs(flow) * 3 + 1e5
-    k["taker_buy_quote_volume"] = (k["quote_volume"] + flow) / 2
-    k["volume"] = k["quote_volume"] / close
-    k["taker_buy_volume"] = k["taker_buy_quote_volume"] / close
-    d = L.daily_liquidity(make_book(book_rows(T0, "bid", [1.0], [1.0])).iloc[:0], make_trades([]), k)
-    assert d["kyle_lambda_bps_per_musd"] == pytest.approx(5.0, rel=0.05)
-    rr = np.log(k["close"] / k["close"].shift(1))
-    assert d["amihud_per_musd"] == pytest.approx((rr.abs() / k["quote_volume"]).mean() * 1e6, rel=1e-9)
-    h, lo = k["high"], k["low"]
-    beta = np.log(h / lo) ** 2 + np.log(h.shift(1) / lo.shift(1)) ** 2
-    gamma = np.log(np.maximum(h, h.shift(1)) / np.minimum(lo, lo.shift(1))) ** 2
-    kk = 3 - 2 * math.sqrt(2)
-    alpha = ((np.sqrt(2 * beta) - np.sqrt(beta)) / kk - np.sqrt(gamma / kk)).clip(lower=0)
-    cs = 2 * (np.exp(alpha) - 1) / (1 + np.exp(alpha))
-    assert d["cs_spread_bps"] == pytest.approx(cs.mean() * 1e4, rel=1e-9)
-    assert d["quote_volume"] == pytest.approx(k["quote_volume"].sum())
-    # VPIN from the klines' taker volumes (no trades): reference with equal buckets
-    assert 0 <= d["vpin"] <= 1
-    assert np.isnan(d["quoted_spread_bps"]) and np.isnan(d["effective_spread_bps"])
-
-
-def test_daily_vpin_and_roll_from_trades():
-    rng = np.random.default_rng(23)
-    n = 5000
-    ts = T0 + pd.to_timedelta(np.sort(rng.uniform(0, 86_399, n)), unit="s")
-    mid = 100 * np.exp(np.cumsum(rng.normal(0, 2e-5, n)))
-    buy = rng.uniform(size=n) < 0.5
-    price = mid * np.where(buy, 1.0005, 0.9995)  # 10 bps spread, bounce
-    trades = make_trades(list(zip(ts, price, np.ones(n), buy, strict=True)))
-    d = L.daily_liquidity(None, trades, None)
-    assert d["roll_spread_bps"] == pytest.approx(10.0, rel=0.1)
-    # reference VPIN: 50 buckets of 100 unit trades each
-    b = buy.reshape(50, 100).sum(axis=1)
-    assert d["vpin"] == pytest.approx(np.mean(np.abs(2 * b - 100) / 100), rel=1e-9)
-    assert d["trade_imbalance"] == pytest.approx((buy.sum() - (~buy).sum()) / n)
-    assert d["n_trades"] == n
-
-
-def test_empty_and_zero_volume_inputs():
-    k = day_klines()
-    for col in ("volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume"):
-        k[col] = 0.0
-    k.loc[5:10, "close"] = np.nan
-    empty_book = make_book(book_rows(T0, "bid", [1.0], [1.0])).iloc[:0]
-    with np.errstate(divide="raise"):
-        m = L.minute_liquidity(empty_book, make_trades([]), k)
-        d = L.daily_liquidity(empty_book, make_trades([]), k, m)
-    assert len(m) == 1440 and m.drop(columns=["ts", "n_snapshots", "n_trades", "buy_volume", "sell_volume",
-                                              "signed_quote_volume", "effective_notional"]).isna().all().all()
-    assert np.isnan(d["amihud_per_musd"]) and np.isnan(d["vpin"]) and np.isnan(d["kyle_lambda_bps_per_musd"])
-    nothing = L.minute_liquidity(None, None, None)
-    assert len(nothing) == 0 and list(nothing.columns) == list(L.MINUTE_COLUMNS)
-    assert all(np.isnan(v) for v in L.daily_liquidity(None, None, None).values())
 
 
 def test_minute_rows_have_no_look_ahead():
@@ -222,16 +230,21 @@ def test_minute_rows_have_no_look_ahead():
     pd.testing.assert_frame_equal(full.iloc[:61], cut.iloc[:61], check_exact=True)
 
 
-def test_with_simulator_and_factor_join():
-    sim = pytest.importorskip("factor_core.simulator")
+def test_simulated_trades_match_their_quotes_and_feed_factor_bars():
     import datetime as dt
 
-    day = sim.simulate_day("BTCUSDT", dt.date(2024, 1, 2), sim.SimulatorConfig())
-    m = L.minute_liquidity(day.book, day.trades, day.klines)
+    from factor_core.simulator import SimulatorConfig, simulate_day
+
+    day = simulate_day("BTCUSDT", dt.date(2024, 1, 2), SimulatorConfig())
+    m = L.minute_liquidity(day.book, day.trades, day.klines, day.quotes)
     assert len(m) == 1440
     assert m["quoted_spread_bps"].notna().all() and (m["quoted_spread_bps"] > 0).all()
-    d = L.daily_liquidity(day.book, day.trades, day.klines, m)
-    assert all(np.isfinite(v) for k, v in d.items() if k != "roll_spread_bps")
+    assert (m["n_trades_matched"] == m["n_trades"]).all()  # every trade has its quote in force
+    # a trade at the touch pays the quoted spread: the effective spread is the quoted one,
+    # plus what sweeps beyond the first level add
+    eff = np.average(m["effective_spread_bps"], weights=m["effective_notional"])
+    assert 1.0 <= eff / m["quoted_spread_tw_bps"].mean() < 2.0
     bars = F.compute_factor_bars(day.klines, funding=day.funding, liquidity=m)
     assert len(bars) == 24 and bars["liq_quoted_spread_bps"].notna().all()
+    assert bars["liq_effective_spread_bps"].notna().all()
     assert bars["funding_rate"].notna().sum() >= 16

@@ -105,3 +105,79 @@ def test_book_crossed_and_bands():
     book.loc[1, "qty"] = 0.0  # band 2 shallower than band 1
     out = q.check_book_not_crossed(book, DAY)
     assert not out.passed and out.details["band_depth_decreasing"] == 1
+
+
+# --------------------------------------------------------------------------- quotes
+
+KEY = "2024-01-01|BTCUSDT"
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    from factor_core.simulator import simulate_day
+
+    return simulate_day("BTCUSDT", DAY)
+
+
+def test_simulated_quotes_and_trades_pass_every_quote_check(simulated):
+    for outcome in q.run_checks("raw_quotes", simulated.quotes, KEY):
+        assert outcome.passed, outcome
+        assert outcome.description.startswith(KEY)
+    inside = q.check_trades_inside_quotes(simulated.trades, simulated.quotes, KEY)
+    assert inside.passed and inside.details["outside"] == 0 and inside.details["matched_share"] == 1.0
+
+
+def test_quotes_out_of_time_order_fail_and_name_the_partition_and_share(simulated):
+    quotes = simulated.quotes.copy()
+    quotes.loc[100, "ts"] = quotes.loc[50, "ts"]  # one row jumps back in time
+    out = q.check_quotes_in_time_order(quotes, KEY)
+    assert not out.passed and out.details["out_of_order"] == 1
+    share = 1 / (len(quotes) - 1)
+    assert out.details["out_of_order_share"] == pytest.approx(share)
+    assert KEY in out.description and f"{share:.2%}" in out.description
+    assert out.details["out_of_order_examples"][0]["row"] == 100
+
+
+def test_crossed_and_locked_quotes_fail(simulated):
+    quotes = simulated.quotes.copy()
+    quotes.loc[10, "bid_price"] = quotes.loc[10, "ask_price"] + 0.01  # crossed
+    quotes.loc[20, "bid_price"] = quotes.loc[20, "ask_price"]  # locked
+    out = q.check_quotes_not_crossed(quotes, KEY)
+    assert not out.passed and out.details["crossed"] == 1 and out.details["locked"] == 1
+    assert out.details["share"] == pytest.approx(2 / len(quotes))
+    assert KEY in out.description and "1 crossed and 1 locked" in out.description
+    assert q.check_quotes_not_crossed(quotes, KEY, max_share=0.01).passed  # a configured tolerance
+
+
+def test_zero_size_quote_fails(simulated):
+    quotes = simulated.quotes.copy()
+    quotes.loc[5, "ask_qty"] = 0.0
+    out = q.check_quotes_positive(quotes, KEY)
+    assert not out.passed and out.details["violations"]["ask_qty"]["count"] == 1
+    assert KEY in out.description and "ask_qty" in out.description
+
+
+def test_a_day_with_trades_but_no_quotes_passes_with_a_note(simulated):
+    out = q.check_trades_inside_quotes(simulated.trades, None, KEY)
+    assert out.passed and out.details["checked"] is False
+    assert "no quotes" in out.description and KEY in out.description
+    empty = simulated.quotes.iloc[:0]
+    assert q.check_trades_inside_quotes(simulated.trades, empty, KEY).details["checked"] is False
+    # with book snapshots only, the trades at most 5 s after a snapshot are checked against its top
+    snap = q.check_trades_inside_quotes(simulated.trades, None, KEY, book=simulated.book)
+    assert snap.details["checked"] and snap.details["quote_source"] == "book"
+    assert 0 < snap.details["matched_share"] < 0.2 and snap.passed
+
+
+def test_trades_far_outside_the_quote_fail_and_name_the_partition_and_share(simulated):
+    trades = simulated.trades.copy()
+    bad = trades.index % 10 == 0  # every tenth trade prints 1 % away
+    trades.loc[bad, "price"] *= np.where(trades.loc[bad, "is_buyer_maker"], 0.99, 1.01)
+    out = q.check_trades_inside_quotes(trades, simulated.quotes, KEY)
+    # independent share: pandas merge_asof of each trade onto the last quote at or before it
+    m = pd.merge_asof(trades.sort_values("ts"), simulated.quotes, on="ts", direction="backward")
+    share = float(((m["price"] < m["bid_price"]) | (m["price"] > m["ask_price"])).mean())
+    assert share == pytest.approx(bad.mean())
+    assert not out.passed and out.details["outside_share"] == pytest.approx(share)
+    assert KEY in out.description and f"{share:.2%}" in out.description and "limit 5.00%" in out.description
+    assert q.check_trades_inside_quotes(trades, simulated.quotes, KEY, max_outside_share=0.2).passed

@@ -41,17 +41,13 @@ FRAMES = {
     "trades": schemas.TRADES,
     "book": schemas.BOOK,
     "funding": schemas.FUNDING,
+    "quotes": schemas.QUOTES,
     "planted_signal": None,
 }
 
 
 def _clear_caches() -> None:
-    for fn in (
-        simulator._market_horizon,
-        simulator._idio_horizon,
-        simulator._market_intraday,
-        simulator._log_path,
-    ):
+    for fn in simulator.CACHES:
         fn.cache_clear()
 
 
@@ -213,18 +209,6 @@ def test_trades_inside_the_day_on_the_grid_with_increasing_ids(days):
         assert (np.diff(all_ids) > 0).all()
 
 
-def test_aggressor_side_follows_the_tick_rule_across_midnight(days):
-    for symbol in SYMBOLS:
-        prices = np.concatenate([days[(symbol, d)].trades["price"].to_numpy() for d in DAYS])
-        ibm = np.concatenate([days[(symbol, d)].trades["is_buyer_maker"].to_numpy() for d in DAYS])
-        move = np.diff(prices)
-        assert (~ibm[1:][move > 0]).all()  # uptick: buyer aggressor
-        assert ibm[1:][move < 0].all()  # downtick: seller aggressor
-        zero = ibm[1:][move == 0]
-        if len(zero) > 200:
-            assert 0.4 < zero.mean() < 0.6  # zero ticks: a fair coin
-
-
 def test_bars_are_rebuilt_exactly_from_trades(days):
     """OHLC and counts exactly; the sums exactly too (bit for bit).
 
@@ -277,89 +261,30 @@ def test_ohlc_consistency(days):
 
 
 # --------------------------------------------------------------------------- #
-# Book
-# --------------------------------------------------------------------------- #
-def _check_book(result: SimulatedDay, day: dt.date, config: SimulatorConfig, prev_trade) -> None:
-    """``prev_trade`` = (price, is_buyer_maker) of the last trade before the day."""
-    b, t = result.book, result.trades
-    levels, interval = config.book_levels, config.book_interval_s
-    n_snap = 86_400 // interval
-    assert len(b) == n_snap * 2 * levels
-    assert b["band_pct"].isna().all()
-    np.testing.assert_array_equal(b["notional"].to_numpy(), (b["price"] * b["qty"]).to_numpy())
-    assert (b["qty"] > 0).all()
-
-    price = b["price"].to_numpy().reshape(n_snap, 2, levels)
-    qty = b["qty"].to_numpy().reshape(n_snap, 2, levels)
-    side = b["side"].to_numpy().reshape(n_snap, 2, levels)
-    level = b["level"].to_numpy().reshape(n_snap, 2, levels)
-    ts = _ns(b["ts"]).reshape(n_snap, 2 * levels)
-    assert (side[:, 0] == "bid").all() and (side[:, 1] == "ask").all()
-    assert (level == np.arange(1, levels + 1)).all()
-    assert (ts == ts[:, :1]).all()
-    grid = pd.Timestamp(day, tz="UTC") + pd.to_timedelta(np.arange(n_snap) * interval, unit="s")
-    assert (ts[:, 0] == _ns(grid)).all()
-
-    bid, ask = price[:, 0], price[:, 1]
-    assert (bid[:, 0] < ask[:, 0]).all()
-    assert (np.diff(bid, axis=1) < 0).all() and (np.diff(ask, axis=1) > 0).all()
-    # Depth grows away from the top (on average).
-    assert qty[:, :, -1].mean() > 1.5 * qty[:, :, 0].mean()
-
-    # The last trade strictly before each snapshot prints at the ask (buyer
-    # aggressor) or at the bid (seller aggressor).
-    trade_ns = _ns(t["ts"])
-    snap_ns = ts[:, 0]
-    idx = np.searchsorted(trade_ns, snap_ns, side="left") - 1
-    last_price = np.where(idx >= 0, t["price"].to_numpy()[np.maximum(idx, 0)], prev_trade[0])
-    last_ibm = np.where(idx >= 0, t["is_buyer_maker"].to_numpy()[np.maximum(idx, 0)], prev_trade[1])
-    assert ((bid[:, 0] <= last_price) & (last_price <= ask[:, 0])).all()
-    np.testing.assert_array_equal(np.where(last_ibm, bid[:, 0], ask[:, 0]), last_price)
-
-
-def test_book_is_consistent_with_the_trades(days):
-    config = SimulatorConfig()
-    for symbol in SYMBOLS:
-        for i, day in enumerate(DAYS[1:], start=1):
-            prev = days[(symbol, DAYS[i - 1])].trades.iloc[-1]
-            _check_book(days[(symbol, day)], day, config, (prev["price"], prev["is_buyer_maker"]))
-
-
-def test_book_with_sub_minute_snapshots():
-    config = SimulatorConfig(trades_per_minute=3.0, book_interval_s=10, book_levels=4, seed=5)
-    day = dt.date(2022, 6, 1)
-    prev = simulate_day("SOLUSDT", day - dt.timedelta(days=1), config).trades.iloc[-1]
-    result = simulate_day("SOLUSDT", day, config)
-    _check_book(result, day, config, (prev["price"], prev["is_buyer_maker"]))
-
-
-# --------------------------------------------------------------------------- #
 # Price path
 # --------------------------------------------------------------------------- #
 def test_price_continuity_across_midnight(days):
-    """Day D's path starts at day D-1's last close.
+    """Day D's quotes continue where day D-1's ended.
 
-    Precisely: (a) the 00:00:00 snapshot of D quotes D-1's last trade price
-    (the anchor D's trade path starts from) on the side its aggressor hit, and
-    (b) the gap between D's first open and D-1's last close is no larger than
-    the largest open-vs-previous-close gap inside either day (one path step).
+    The mid of D's 00:00:00 quote and D-1's last quote differ by no more than the
+    largest move between consecutive minute-open mids inside either day (one path
+    step), and D's first kline opens within one spread of D-1's last close.
     """
+    def mids(q):
+        return ((q["bid_price"] + q["ask_price"]) / 2).to_numpy()
+
     for symbol in SYMBOLS:
         for prev_day, day in zip(DAYS[:-1], DAYS[1:]):
             prev, cur = days[(symbol, prev_day)], days[(symbol, day)]
-            last = prev.trades.iloc[-1]
-            assert last["price"] == prev.klines["close"].iloc[-1]
-            top = cur.book.iloc[[0, cur.book["level"].max()]]  # bid 1, ask 1 at 00:00
-            assert (top["ts"] == pd.Timestamp(day, tz="UTC")).all()
-            quoted = top["price"].iloc[0 if last["is_buyer_maker"] else 1]
-            assert quoted == last["price"]
-
-            gap = abs(cur.klines["open"].iloc[0] - last["price"])
-            inside = max(
-                np.abs(k["open"].to_numpy()[1:] - k["close"].to_numpy()[:-1]).max()
-                for k in (prev.klines, cur.klines)
-            )
+            assert cur.quotes["ts"].iloc[0] == pd.Timestamp(day, tz="UTC")
+            gap = abs(np.log(mids(cur.quotes)[0] / mids(prev.quotes)[-1]))
+            inside = 0.0
+            for r in (prev, cur):
+                opens = mids(r.quotes)[(_ns(r.quotes["ts"]) % 60_000_000_000) == 0]
+                inside = max(inside, np.abs(np.diff(np.log(opens))).max())
             assert gap <= inside
+            spread = (cur.quotes["ask_price"] - cur.quotes["bid_price"]).max()
+            assert abs(cur.klines["open"].iloc[0] - prev.klines["close"].iloc[-1]) <= spread + prev.klines["high"].max() * inside
 
 
 def test_stylised_facts_fat_tails_and_vol_clustering(days):
@@ -379,7 +304,7 @@ def test_returns_do_not_depend_on_the_signal_when_ic_is_zero(monkeypatch):
     base1 = simulate_day(symbol, day, SimulatorConfig(signal_ic=0.1, **light)).klines
     _clear_caches()
     real = simulator._signal_values
-    monkeypatch.setattr(simulator, "_signal_values", lambda *a: -3.0 * real(*a))
+    monkeypatch.setattr(simulator.path, "_signal_values", lambda *a: -3.0 * real(*a))
     try:
         other0 = simulate_day(symbol, day, SimulatorConfig(signal_ic=0.0, **light)).klines
         other1 = simulate_day(symbol, day, SimulatorConfig(signal_ic=0.1, **light)).klines
