@@ -3,18 +3,22 @@
 ``liquidity`` is one multi-asset: each partition's ``raw_book``, ``raw_trades``,
 ``raw_klines`` and ``raw_quotes`` are read once and give both
 ``liquidity_metrics`` (``factor_core.liquidity.minute_liquidity``, 1440 rows)
-and ``liquidity_daily`` (``daily_liquidity``, one row). Formulas:
+and ``liquidity_daily`` (``compute_daily``, one row). Formulas:
 ``docs/liquidity.md``. A partition with bars only (no trades, book or quotes,
 e.g. from a landing folder) still materializes: the bar-based measures are
-computed and the others are null, and its metadata says which inputs were
-empty.
+computed, the others are null, and its metadata says why, measure by measure.
 
-Both read only their own (day, symbol) partition, so a range run equals the
-same partitions run one by one. ``factor_bars`` joins the minute frame of the
-same day (``liq_*``) and the daily row of the PREVIOUS day (``liqd_*``).
+VPIN rolls across days: day d continues the buckets of day d-1 and sizes them
+from the previous days' volume. That state is stored with each
+``liquidity_daily`` row (``state``, JSON) and read back through a previous-day
+partition mapping onto the asset itself; in a range run consecutive days hand
+it on in memory. So a range run equals the same days run one by one.
+``factor_bars`` joins the minute frame of the same day (``liq_*``) and the
+daily row of the PREVIOUS day (``liqd_*``).
 """
 
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -25,13 +29,13 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, Me
 from factor_assets.automation import keep_fresh
 from factor_assets.chunks import ChunkResult, ChunkRunner
 from factor_assets.partition_keys import run_partitions
-from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, daily_liquidity, minute_liquidity
+from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, LiquidityState, compute_daily, minute_liquidity
 from factor_core.partition_store import PartitionedInput, PartitionStore
-from partitions import DAY_SYMBOL
+from factor_assets.day_ranges import consecutive_runs, shift_day
+from partitions import DAY_SYMBOL, previous_days_of_same_symbol
 from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
 LIQUIDITY_GROUP = "liquidity"
-DAYS_PER_CHUNK = 8
 _INPUTS = ("raw_book", "raw_trades", "raw_klines", "raw_quotes")
 
 
@@ -67,17 +71,29 @@ def _rows(inp: PartitionedInput, day: str, symbol: str) -> pd.DataFrame:
     return frame.drop(columns=[c for c in ("date", "symbol") if c in frame.columns])
 
 
+def _previous_state(chunk: LiquidityChunk) -> LiquidityState | None:
+    """The state the stored liquidity_daily of the chunk's first day minus one left, if any."""
+    day = shift_day(chunk.days[0], -1)
+    frame = chunk.inputs["previous_liquidity_daily"].symbol_frame(chunk.symbol, [day])
+    if frame.empty or "state" not in frame.columns or not isinstance(frame["state"].iloc[0], str):
+        return None
+    return LiquidityState.from_json(frame["state"].iloc[0], what=f"liquidity_daily {day}|{chunk.symbol} state")
+
+
 def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
-    """Both liquidity outputs of the chunk's partitions, staged (runs in a worker process)."""
+    """Both liquidity outputs of the chunk's consecutive days, staged, in day order (runs in a worker process)."""
     result = ChunkResult(staged={"liquidity_metrics": [], "liquidity_daily": []},
                          metadata={"liquidity_metrics": {}, "liquidity_daily": {}})
+    state = _previous_state(chunk)
     for day in chunk.days:
         book, trades, klines, quotes = (_rows(chunk.inputs[name], day, chunk.symbol) for name in _INPUTS)
-        minute = minute_liquidity(book, trades, klines)
-        summary = daily_liquidity(None, trades, klines, minute=minute)  # the book enters through `minute`
+        minute = minute_liquidity(book, trades, klines, quotes)
+        summary = compute_daily(dt.date.fromisoformat(day), klines=klines, trades=trades, book=book, quotes=quotes,
+                                minute=minute, previous=state)
+        state = summary.state
         start = pd.Timestamp(day, tz="UTC")
-        daily = pd.DataFrame([{"ts": start, "known_at": start + pd.Timedelta(days=1), **summary}],
-                             columns=["ts", "known_at", *DAILY_KEYS])
+        daily = pd.DataFrame([{"ts": start, "known_at": start + pd.Timedelta(days=1), **summary.values,
+                               "state": state.to_json()}], columns=["ts", "known_at", *DAILY_KEYS, "state"])
         daily["ts"] = daily["ts"].astype("datetime64[ns, UTC]")
         daily["known_at"] = daily["known_at"].astype("datetime64[ns, UTC]")
         dims = {"date": day, "symbol": chunk.symbol}
@@ -98,8 +114,10 @@ def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
                 "measures that need " + ", ".join(empty_inputs) + " are null for this partition"
             )
         result.metadata["liquidity_metrics"][key] = minute_md
-        result.metadata["liquidity_daily"][key] = {**_floats(summary), **(
-            {"empty_inputs": MetadataValue.json(empty_inputs)} if empty_inputs else {})}
+        daily_md = {**_floats({k: v for k, v in summary.values.items()}), **{k: MetadataValue.text(v) for k, v in summary.notes.items()}}
+        if summary.null_reasons:
+            daily_md["null_reasons"] = MetadataValue.json(summary.null_reasons)
+        result.metadata["liquidity_daily"][key] = daily_md
     return result
 
 
@@ -126,7 +144,15 @@ def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
             ),
         ),
     },
-    ins={name: AssetIn() for name in _INPUTS},
+    ins={
+        **{name: AssetIn() for name in _INPUTS},
+        # The previous day's rolling VPIN state (absent on the first day of history).
+        "previous_liquidity_daily": AssetIn(
+            key="liquidity_daily",
+            partition_mapping=previous_days_of_same_symbol(1, include_current=False),
+            metadata={"allow_missing_partitions": True},
+        ),
+    },
     partitions_def=DAY_SYMBOL,
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=False,
@@ -138,17 +164,18 @@ def liquidity(
     raw_trades: PartitionedInput,
     raw_klines: PartitionedInput,
     raw_quotes: PartitionedInput,
+    previous_liquidity_daily: PartitionedInput,
 ):
-    inputs = {"raw_book": raw_book, "raw_trades": raw_trades, "raw_klines": raw_klines, "raw_quotes": raw_quotes}
+    inputs = {"raw_book": raw_book, "raw_trades": raw_trades, "raw_klines": raw_klines, "raw_quotes": raw_quotes,
+              "previous_liquidity_daily": previous_liquidity_daily}
     by_symbol: dict[str, list[str]] = defaultdict(list)
     for day, symbol in run_partitions(context):
         by_symbol[symbol].append(day)
     store = partition_store.store
-    chunks = [
-        LiquidityChunk(store, inputs, symbol, tuple(days[i:i + DAYS_PER_CHUNK]))
-        for symbol, days in by_symbol.items()
-        for i in range(0, len(days), DAYS_PER_CHUNK)
-    ]
+    # One chunk per run of consecutive days of a symbol: the VPIN state is handed on from day to day.
+    # (A symbol's days are one sequential chain, so they are never split across workers.)
+    chunks = [LiquidityChunk(store, inputs, symbol, run) for symbol, days in by_symbol.items()
+              for run in consecutive_runs(days, 10_000)]
     staged = defaultdict(list)
     for result in ChunkRunner("liquidity").run(liquidity_chunk, chunks):
         for asset, files in result.staged.items():

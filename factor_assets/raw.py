@@ -71,11 +71,14 @@ def _checksum_check(data: PartitionData, day: str) -> quality.CheckOutcome:
     return quality.CheckOutcome("checksum_verified", False, f"{day}: NOT verified: {why}", details)
 
 
-#: Blocking checks per raw asset: a failure quarantines the partition.
+#: Blocking checks per raw asset (one partition's table each): a failure quarantines the partition.
 BLOCKING_CHECKS: dict[str, dict[str, Callable]] = {
     **quality.CHECKS_BY_ASSET,
     "raw_funding": {"timestamps": quality.check_timestamps},
-    "raw_quotes": {"timestamps": quality.check_timestamps},
+}
+#: Blocking checks across datasets of the same partition (run when all their datasets are fetched).
+CROSS_CHECKS = {
+    "raw_trades": {"trades_inside_quotes": (("trades", "quotes", "book"), quality.check_trades_inside_quotes)},
 }
 
 
@@ -127,11 +130,15 @@ def fetch_chunk(chunk: RawChunk) -> ChunkResult:
             key = f"{day.isoformat()}|{symbol}"
             data = conform(dataset, symbol, day, fetched[dataset][(symbol, day)], chunk.source.name)
             failed = []
-            for name, check in checks.items():
-                outcome = check(data.table, day.isoformat())
+            outcomes = [check(data.table, key) for check in checks.values()]  # the key: messages name the partition
+            for name, (needs, check) in CROSS_CHECKS.get(asset, {}).items():
+                if all(d in fetched for d in needs):
+                    tables = [fetched[d][(symbol, day)].table for d in needs]
+                    outcomes.append(check(*tables[:2], key, book=tables[2]))
+            for outcome in outcomes:
                 result.extra["checks"].append((asset, key, outcome))
                 if not outcome.passed:
-                    failed.append(name)
+                    failed.append(outcome.name)
             if chunk.verify_checksums:
                 result.extra["checks"].append((asset, key, _checksum_check(data, day.isoformat())))
             dims = {"date": day.isoformat(), "symbol": symbol}
@@ -169,7 +176,8 @@ def build_raw_assets(source_name: str) -> AssetsDefinition:
     verify_checksums = source_name in ("binance", "landing")
     check_specs = []
     for asset in RAW_ASSET_KEYS:
-        for name, fn in BLOCKING_CHECKS.get(asset, {}).items():
+        blocking = {**BLOCKING_CHECKS.get(asset, {}), **{n: fn for n, (_, fn) in CROSS_CHECKS.get(asset, {}).items()}}
+        for name, fn in blocking.items():
             first_line = (fn.__doc__ or "").strip().split("\n")[0] or None
             check_specs.append(AssetCheckSpec(name, asset=asset, blocking=True, description=first_line))
         if verify_checksums:
@@ -230,7 +238,7 @@ def build_raw_assets(source_name: str) -> AssetsDefinition:
         for asset in assets:
             yield Output(StagedPartitions(staged[asset]), output_name=asset)
         for asset in assets:
-            blocking = set(BLOCKING_CHECKS.get(asset, {}))
+            blocking = set(BLOCKING_CHECKS.get(asset, {})) | set(CROSS_CHECKS.get(asset, {}))
             yield from _check_results(asset, outcomes[asset], blocking)
 
     return raw_market_data
