@@ -9,8 +9,6 @@ hours precisely so that this never happens on bar data.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
