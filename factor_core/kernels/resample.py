@@ -1,11 +1,11 @@
 """Resampling of sorted 1-minute bars into coarser bars (OHLCV, flow sums, realised variance).
 
 ``resample_minutes`` composes one-operation kernels over the row ranges of
-each bar (``bar_row_offsets``): every input column is read once, in order, by a
-tight loop, so the whole resample runs near memory bandwidth. The logs of the
-closes come from NumPy's vectorised ``np.log`` (as fast, measured end to end,
-as the hand-written vectorisable ``log`` this module used to carry: see the
-factors section of ``bench/README.md``).
+each bar (``bar_row_offsets``): each is one tight pass over whole columns, in
+order, so the resample runs near memory bandwidth. The logs of the closes come
+from NumPy's ``np.log``; the hand-written vectorisable ``log`` this module used
+to carry bought less than the 20 % of the factor benchmark that would justify
+it (numbers in the factors section of ``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -149,6 +149,41 @@ def sum_by_bar(x, offsets):
     return out
 
 
+@njit(cache=True)
+def volume_sums_by_bar(v, qv, tbv, tbqv, offsets):
+    """``sum_by_bar`` of the four volume columns in one pass: ``(volume, quote_volume,
+    taker_buy_volume, taker_buy_quote_volume)`` per bar, non-finite values counted as 0.
+
+    Same result, bit for bit, as four ``sum_by_bar`` calls; one pass runs the
+    four addition chains side by side, which the benchmark measures 1.4x faster
+    (a single sum is bound by the latency of its additions, not by memory).
+    """
+    nb = offsets.size - 1
+    out_v = np.zeros(nb)
+    out_qv = np.zeros(nb)
+    out_tbv = np.zeros(nb)
+    out_tbqv = np.zeros(nb)
+    for b in range(nb):
+        s_v = 0.0
+        s_qv = 0.0
+        s_tbv = 0.0
+        s_tbqv = 0.0
+        for r in range(offsets[b], offsets[b + 1]):
+            x = v[r]
+            s_v += x if np.isfinite(x) else 0.0
+            x = qv[r]
+            s_qv += x if np.isfinite(x) else 0.0
+            x = tbv[r]
+            s_tbv += x if np.isfinite(x) else 0.0
+            x = tbqv[r]
+            s_tbqv += x if np.isfinite(x) else 0.0
+        out_v[b] = s_v
+        out_qv[b] = s_qv
+        out_tbv[b] = s_tbv
+        out_tbqv[b] = s_tbqv
+    return out_v, out_qv, out_tbv, out_tbqv
+
+
 @njit(cache=True, error_model="numpy")
 def realized_var_by_bar(o, c, log_close, valid, offsets):
     """Sum over each bar of squared 1-minute log returns ``ln(close_i) - ln(close_prev)``.
@@ -204,10 +239,10 @@ def resample_minutes(ts, o, h, l, c, v, qv, tc, tbv, tbqv, bar_ns) -> ResampledB
     bo, bh, bl, bc, n_minutes, valid = ohlc_by_bar(o, h, l, c, offsets)
     with np.errstate(divide="ignore", invalid="ignore"):  # invalid rows are never read
         log_close = np.log(c)
+    volume, quote_volume, taker_buy_volume, taker_buy_quote_volume = volume_sums_by_bar(v, qv, tbv, tbqv, offsets)
     return ResampledBars(
         bar_start_ns=start, open=bo, high=bh, low=bl, close=bc,
-        volume=sum_by_bar(v, offsets), quote_volume=sum_by_bar(qv, offsets),
-        trade_count=sum_by_bar(tc, offsets),
-        taker_buy_volume=sum_by_bar(tbv, offsets), taker_buy_quote_volume=sum_by_bar(tbqv, offsets),
+        volume=volume, quote_volume=quote_volume, trade_count=sum_by_bar(tc, offsets),
+        taker_buy_volume=taker_buy_volume, taker_buy_quote_volume=taker_buy_quote_volume,
         n_minutes=n_minutes, realized_var=realized_var_by_bar(o, c, log_close, valid, offsets),
     )

@@ -403,3 +403,14 @@ def test_resample_minutes_of_no_rows_is_empty():
                              NS_PER_HOUR)
     assert all(col.size == 0 for col in res)
     assert res.trade_count.dtype == np.int64 and res.n_minutes.dtype == np.int64
+
+
+def test_volume_sums_by_bar_equal_four_single_sums_bit_for_bit():
+    rng = np.random.default_rng(21)
+    cols = [rng.lognormal(0, 1, 400) for _ in range(4)]
+    cols[1][[5, 77]] = np.nan
+    cols[3][9] = np.inf
+    offsets = np.r_[0, np.sort(rng.choice(np.arange(1, 400), 20, replace=False)), 400].astype(np.int64)
+    for fused, single in zip(R.volume_sums_by_bar(*cols, offsets), (R.sum_by_bar(c, offsets) for c in cols),
+                             strict=True):
+        np.testing.assert_array_equal(fused, single)
