@@ -12,6 +12,12 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, inline="always")
+def _valid_level(price, notional):
+    """A book level counts when its price and notional are finite and > 0."""
+    return np.isfinite(price) and np.isfinite(notional) and price > 0.0 and notional > 0.0
+
+
 @njit(cache=True)
 def snapshot_book_metrics(snap_start, is_bid, price, notional, thresholds_bps):
     """Per top-N snapshot: best bid/ask, mid, quoted spread and notional depth within ±x bps of mid.
@@ -38,7 +44,7 @@ def snapshot_book_metrics(snap_start, is_bid, price, notional, thresholds_bps):
         for r in range(a, b):
             p = price[r]
             q = notional[r]
-            if not (np.isfinite(p) and np.isfinite(q)) or p <= 0.0 or q <= 0.0:
+            if not _valid_level(p, q):
                 continue
             if is_bid[r]:
                 if p > bb:
@@ -59,7 +65,7 @@ def snapshot_book_metrics(snap_start, is_bid, price, notional, thresholds_bps):
             for r in range(a, b):
                 p = price[r]
                 q = notional[r]
-                if not (np.isfinite(p) and np.isfinite(q)) or p <= 0.0 or q <= 0.0:
+                if not _valid_level(p, q):
                     continue
                 if is_bid[r]:
                     if p >= lo:

@@ -27,6 +27,17 @@ def _neumaier(s, comp, x):
     return t, comp
 
 
+@njit(cache=True, inline="always")
+def _finite_sum(x, lo, hi):
+    """Neumaier-compensated sum of the finite values of ``x[lo:hi]``: ``(sum, compensation)``."""
+    s = 0.0
+    comp = 0.0
+    for j in range(lo, hi):
+        if np.isfinite(x[j]):
+            s, comp = _neumaier(s, comp, x[j])
+    return s, comp
+
+
 @njit(cache=True)
 def rolling_sum(x, n):
     """Sum of the last ``n`` values; NaN until ``n`` values exist or if the window holds a NaN.
@@ -59,11 +70,7 @@ def rolling_sum(x, n):
         if i >= n - 1:
             if countdown == 0:
                 countdown = n
-                s = 0.0
-                comp = 0.0
-                for j in range(i - n + 1, i + 1):
-                    if np.isfinite(x[j]):
-                        s, comp = _neumaier(s, comp, x[j])
+                s, comp = _finite_sum(x, i - n + 1, i + 1)
             if bad == 0:
                 out[i] = s + comp
     return out
@@ -97,11 +104,7 @@ def rolling_mean_nan(x, n, min_count):
         if i >= n - 1:
             if countdown == 0:
                 countdown = n
-                s = 0.0
-                comp = 0.0
-                for j in range(i - n + 1, i + 1):
-                    if np.isfinite(x[j]):
-                        s, comp = _neumaier(s, comp, x[j])
+                s, comp = _finite_sum(x, i - n + 1, i + 1)
             if k >= min_count and k > 0:
                 out[i] = (s + comp) / k
     return out
