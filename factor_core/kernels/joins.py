@@ -57,7 +57,10 @@ def lagged_day_values(query_ts, day_ts, day_values, lag_days):
 
 @njit(cache=True)
 def prevailing_index(query_ts, event_ts):
-    """For each query time, index of the last event at or before it (-1 if none). Both sorted int64."""
+    """For each query time, index of the last event at or before it (-1 if none). Both sorted int64.
+
+    Reference: ``np.searchsorted(event_ts, query_ts, side="right") - 1``.
+    """
     out = np.full(query_ts.size, -1, dtype=np.int64)
     j = -1
     for i in range(query_ts.size):

@@ -28,7 +28,7 @@ def snapshot_book_metrics(snap_start, is_bid, price, notional, thresholds_bps):
     (``best_bid >= best_ask``) gets NaN everywhere. Depth within ``x`` bps
     counts bid levels with ``price >= mid * (1 - x/1e4)`` and ask levels with
     ``price <= mid * (1 + x/1e4)``.
-    Returns ``(mid, spread_bps, bid_depth[s, j], ask_depth[s, j])``.
+    Returns ``(mid, spread_bps, bid_depth[s, j], ask_depth[s, j])``. Definitions: ``docs/liquidity.md``.
     """
     ns = snap_start.size - 1
     nt = thresholds_bps.size
@@ -84,6 +84,7 @@ def interp_cumulative_depth(band_pct, cum_notional, x_pct):
     and the band edges ``(band_pct[i], cum_notional[i])`` (``band_pct`` sorted ascending).
 
     NaN beyond the outermost band (no extrapolation) or with no valid band.
+    Reference: ``np.interp(x_pct, [0, *band_pct], [0, *cum_notional], right=np.nan)``.
     """
     prev_x = 0.0
     prev_y = 0.0
@@ -108,7 +109,7 @@ def band_book_metrics(group_start, is_bid, band_pct, notional, thresholds_bps, g
     Rows of group ``g`` (one snapshot, one side, sorted by ``band_pct``) are
     ``group_start[g] : group_start[g+1]``; ``group_snap[g]`` is its snapshot
     index. Depth within ``x`` bps is ``interp_cumulative_depth`` at
-    ``x / 100`` percent. Returns ``(bid_depth[s, j], ask_depth[s, j])``.
+    ``x / 100`` percent. Returns ``(bid_depth[s, j], ask_depth[s, j])``. Definitions: ``docs/liquidity.md``.
     """
     nt = thresholds_bps.size
     bd = np.full((n_snap, nt), np.nan)
