@@ -10,6 +10,10 @@ From one run on the same generated 1-minute data it prints
 (c) the speed-up over TA-Lib for RSI(14) + ATR(14) + Bollinger(20, 2) + MACD
     (EMA 12/26, signal EMA 9) over the same arrays (the N-row 1-minute OHLC arrays),
 (d) the first-call time (import + JIT compile or cache load), reported separately.
+(c) allocates eight 40 MB outputs: with THP in ``madvise`` mode their first-touch
+page faults dominate unless glibc is asked for huge pages
+(``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``, glibc >= 2.35), as NumPy does for
+TA-Lib's outputs; see bench/README.md.
 Timings are the best of ``--repeat`` runs (wall clock); CPU time of the same runs
 is shown too because shared machines make wall clock noisy.
 """

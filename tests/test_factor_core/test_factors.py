@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import talib
 
 from factor_core import factors as F
+from factor_core import kernels as K
 from factor_core.schemas import KLINES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,11 +115,109 @@ def test_registry_contract():
         assert s.description and s.unit and callable(s.kernel) and s.lookback_bars >= 0
         assert isinstance(s.params, type(F.FACTORS[0].params))
     assert F.BAR_FREQ == "1h"
-    # WARMUP_DAYS derived from the registry: longest window + EMA/Wilder decay below 1e-7
+    assert [s.name for s in F.FACTORS if not s.start_invariant] == ["obv"]
+
+
+def test_warmup_days_derived_from_the_slowest_wilder_decay():
+    # independent count: bars until a Wilder(28) seed's weight (1 - 1/28)^k drops below 1e-7
+    k = 0
+    while (1 - 1 / 28) ** k >= 1e-7:
+        k += 1
     rsi28 = next(s for s in F.FACTORS if s.name == "rsi_28")
-    assert (1 - 1 / 28) ** rsi28.decay_bars < 1e-7 <= (1 - 1 / 28) ** (rsi28.decay_bars - 1)
-    assert F.WARMUP_BARS == max(s.warmup_bars for s in F.FACTORS) + 1
-    assert F.WARMUP_DAYS == -(-F.WARMUP_BARS // 24) == 20
+    assert rsi28.decay_bars == k and rsi28.lookback_bars == 28  # seeded with the first 28 changes
+    assert F.WARMUP_BARS == rsi28.warmup_bars == max(s.warmup_bars for s in F.FACTORS if s.start_invariant)
+    assert F.WARMUP_DAYS == -(-(28 + k) // 24) == 20
+    macd_signal = next(s for s in F.FACTORS if s.name == "macd_signal_9")
+    ema = [next(j for j in range(10_000) if (1 - 2 / (n + 1)) ** j < 1e-7) for n in (26, 9)]
+    assert macd_signal.lookback_bars == 25 + 8 and macd_signal.decay_bars == sum(ema)
+
+
+def _table_with(name: str, changes: dict) -> list:
+    """FACTOR_TABLE with the row ``name`` replaced by a copy carrying ``changes``."""
+    return [dataclasses.replace(d, **changes) if d.name == name else d for d in F.FACTOR_TABLE]
+
+
+@pytest.mark.parametrize(("name", "changes", "message"), [
+    ("vol_24", {"inputs": {"x": "log_ret_l"}},
+     r"factor 'vol_24': unknown input column 'log_ret_l' \(kernel argument 'x'\)"),
+    ("liq_depth_imbalance", {"inputs": {"values": "liquidity.depth_imbalanse", "bin_idx": "liquidity.bar_index",
+                                        "n_bins": "n_bars"}},
+     r"factor 'liq_depth_imbalance': unknown input column 'liquidity.depth_imbalanse' .*MINUTE_COLUMNS has no "
+     r"column 'depth_imbalanse'"),
+    ("liqd_vpin", {"inputs": {"query_ts": "ts_ns", "day_ts": "liquidity_daily.ts",
+                              "day_values": "liquidity_daily.kyle_lambda"}},
+     r"factor 'liqd_vpin': unknown input column 'liquidity_daily.kyle_lambda' .*DAILY_KEYS has no column"),
+    ("mom_composite", {"inputs": {"a": "mom_12", "b": "mom_24", "c": "obv_72"}},  # declared further down
+     r"factor 'mom_composite': unknown input column 'obv_72'"),
+    ("rsi_14", {"params": {"n": 14, "m": 3}}, r"factor 'rsi_14': kernel rsi_wilder.*unknown \['m'\]"),
+    ("rsi_14", {"params": {}}, r"factor 'rsi_14': kernel rsi_wilder.*missing \['n'\]"),
+    ("bb_mid_20", {"output": "middle"}, r"factor 'bb_mid_20': kernel bollinger returns \('mid', "),
+    ("rsi_14", {"kernel": K.ema_talib, "inputs": {"x": "close"}}, r"factor 'rsi_14': kernel ema_talib has no entry"),
+    ("rsi_14", {"name": "rsi_28"}, r"factor 'rsi_28': the name is taken"),
+])
+def test_inconsistent_table_is_refused_naming_the_factor(name, changes, message):
+    table = _table_with(name, changes)
+    with pytest.raises(F.RegistryError, match=message):
+        F.build_registry(table)
+
+
+def test_registry_is_the_resolved_table():
+    assert F.build_registry(F.FACTOR_TABLE) == F.FACTORS
+    assert [d.name for d in F.FACTOR_TABLE] == list(F.FACTOR_NAMES)
+
+
+def _klines_with_open_gaps(days: int, seed: int) -> pd.DataFrame:
+    """Klines whose open is not the previous close, so a bar's first-minute return depends on the bar before."""
+    k = make_klines(days, seed=seed)
+    k["open"] *= 1 + np.random.default_rng(seed).normal(0, 2e-4, len(k))
+    return k
+
+
+_BAR_FACTORS = [s for s in F.FACTORS
+                if s.start_invariant and not any(c.startswith(("funding.", "liquidity")) for c in s.inputs)]
+
+
+@pytest.mark.parametrize("spec", [s for s in _BAR_FACTORS if s.decay_bars == 0], ids=lambda s: s.name)
+def test_window_factor_reads_exactly_its_derived_lookback(spec):
+    """The value at bar t equals the one-pass value when the input starts at bar t - lookback_bars,
+    and changes when it starts one bar later."""
+    k = _klines_with_open_gaps(10, seed=11)
+    full = F.compute_factor_bars(k, factors=[spec.name])[spec.name].to_numpy()
+    t = 230
+    assert np.isfinite(full[t])
+    bar_open = k["open_time"].iloc[0] + pd.Timedelta(hours=t - spec.lookback_bars)
+    part = F.compute_factor_bars(k[k["open_time"] >= bar_open], factors=[spec.name])[spec.name].to_numpy()
+    # Bollinger's running moments are centred on 0 until their first re-centring (16 n bars), so in a
+    # fresh input they carry the rounding of sum(x^2) - sum(x)^2 / n, as talib.BBANDS does (~1e-11 here)
+    rel = 1e-10 if spec.kernel is K.bollinger else 1e-12
+    assert part[spec.lookback_bars] == pytest.approx(full[t], rel=rel, abs=0.0)
+    if spec.lookback_bars > 0:
+        later = k[k["open_time"] >= bar_open + HOUR]
+        value = F.compute_factor_bars(later, factors=[spec.name])[spec.name].to_numpy()[spec.lookback_bars - 1]
+        assert np.isnan(value) or value != pytest.approx(full[t], rel=rel, abs=0.0)
+
+
+@pytest.mark.parametrize("spec", [s for s in _BAR_FACTORS if s.decay_bars > 0], ids=lambda s: s.name)
+def test_recursive_factor_seed_span_and_decay_match_derived_warmup(spec):
+    k = _klines_with_open_gaps(25, seed=12)
+    full = F.compute_factor_bars(k, factors=[spec.name])[spec.name].to_numpy()
+    # the seed spans lookback_bars: the first value is emitted there
+    assert np.isnan(full[: spec.lookback_bars]).all() and np.isfinite(full[spec.lookback_bars])
+    # after warmup_bars the seed's influence is below 1e-7 of the seed difference
+    t = len(full) - 1
+    bar_open = k["open_time"].iloc[0] + pd.Timedelta(hours=t - spec.warmup_bars)
+    part = F.compute_factor_bars(k[k["open_time"] >= bar_open], factors=[spec.name])[spec.name].to_numpy()
+    scale = np.nanmax(np.abs(full))
+    assert part[spec.warmup_bars] == pytest.approx(full[t], rel=1e-6, abs=1e-9 * scale)
+
+
+def test_factor_subset_equals_the_full_computation(bars_10d, klines_10d):
+    wanted = ["close_vwap_24", "macd_hist", "log_ret_4"]
+    sub = F.compute_factor_bars(klines_10d, factors=wanted)
+    assert list(sub.columns) == [*F.BAR_COLUMNS, "log_ret_4", "macd_hist", "close_vwap_24"]  # registry order
+    pd.testing.assert_frame_equal(sub, bars_10d[list(sub.columns)], check_exact=True)
+    with pytest.raises(ValueError, match=r"unknown factor\(s\) \['rsi_15'\]"):
+        F.compute_factor_bars(klines_10d, factors=["rsi_14", "rsi_15"])
 
 
 def test_docs_are_generated_from_registry():
@@ -262,9 +362,20 @@ def test_funding_and_liquidity_join(klines_10d):
         assert_same(arr(b, f"liq_{col}"), g[col].to_numpy(), rtol=1e-9)
     # no optional inputs -> NaN columns, never errors; partial liquidity frame -> NaN for the missing column
     assert b.filter(like="liq_").notna().any().all()
-    b2 = F.compute_factor_bars(klines_10d, liquidity=liq[["ts", "trade_imbalance"]])
-    assert b2["liq_quoted_spread_bps"].isna().all() and b2["liq_trade_imbalance"].notna().any()
-    assert b2.filter(like="liqd_").isna().all().all()  # no daily input -> NaN, no error
+    assert b.filter(like="liqd_").isna().all().all()  # no daily input -> NaN, no error
+    assert F.compute_factor_bars(klines_10d, liquidity=liq.iloc[:0])["liq_trade_imbalance"].isna().all()
+
+
+def test_optional_input_without_a_column_the_registry_reads_is_an_error_naming_it(klines_10d):
+    liq = make_minute_liquidity(klines_10d)
+    with pytest.raises(ValueError, match=r"liquidity: missing column\(s\) \['quoted_spread_bps'\], read by "
+                                         r"liq_quoted_spread_bps"):
+        F.compute_factor_bars(klines_10d, liquidity=liq.drop(columns="quoted_spread_bps"))
+    daily = make_liquidity_daily("2024-01-01", 10).drop(columns="vpin")
+    with pytest.raises(ValueError, match=r"liquidity_daily: missing column\(s\) \['vpin'\], read by liqd_vpin"):
+        F.compute_factor_bars(klines_10d, liquidity_daily=daily)
+    with pytest.raises(ValueError, match=r"funding: missing column\(s\) \['funding_rate'\]"):
+        F.compute_factor_bars(klines_10d, funding=make_funding("2024-01-01", 2).rename(columns={"funding_rate": "r"}))
 
 
 def test_liquidity_daily_join_is_the_previous_day(klines_10d):
@@ -293,8 +404,6 @@ def test_liquidity_daily_join_is_the_previous_day(klines_10d):
 
 
 def test_join_kernels_against_pandas():
-    from factor_core import kernels as K
-
     ev_ts = np.array([10, 20, 30], dtype=np.int64)
     ev = np.array([1.0, np.nan, 3.0])
     q = np.array([5, 10, 15, 25, 30, 99], dtype=np.int64)

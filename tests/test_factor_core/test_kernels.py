@@ -10,8 +10,11 @@ import pytest
 import talib
 
 from factor_core import kernels as K
+from factor_core.kernels import resample as R
 
 RTOL = 1e-9
+NS_PER_MINUTE = 60_000_000_000
+NS_PER_HOUR = 60 * NS_PER_MINUTE
 
 
 def ohlcv(n: int, seed: int = 0, price: float = 30_000.0, vol: float = 0.01):
@@ -68,19 +71,17 @@ def test_rsi_is_scale_invariant():
 
 
 @pytest.mark.parametrize("n", [14, 5])
-def test_atr_and_trange_match_talib(n):
+def test_atr_matches_talib(n):
     _, h, low, c, _ = ohlcv(3000, seed=1)
     h[:3] = low[:3] = c[:3] = np.nan
-    assert_same(K.true_range(h, low, c), talib.TRANGE(h, low, c))
     assert_same(K.atr_wilder(h, low, c, n), talib.ATR(h, low, c, timeperiod=n))
 
 
 @pytest.mark.parametrize("n", [12, 26, 9])
-def test_ema_and_sma_match_talib(n):
+def test_ema_matches_talib(n):
     _, _, _, c, _ = ohlcv(2000, seed=2)
     c[:5] = np.nan
     assert_same(K.ema_talib(c, n), talib.EMA(c, timeperiod=n))
-    assert_same(K.sma_talib(c, n), talib.SMA(c, timeperiod=n))
 
 
 def test_macd_is_ema_composition_as_contracted():
@@ -96,6 +97,40 @@ def test_macd_is_ema_composition_as_contracted():
     # talib.MACD seeds differently during warm-up but converges to the same values
     t_line, t_sig, _ = talib.MACD(c, 12, 26, 9)
     np.testing.assert_allclose(line[800:], t_line[800:], rtol=1e-6, atol=1e-9 * c.mean())
+
+
+@pytest.mark.parametrize("price", [30_000.0, 1.5])
+def test_bbands_matches_talib_after_leading_nan_and_pandas_around_interior_nan(price):
+    _, _, _, c, _ = ohlcv(2000, seed=17, price=price)
+    c[:5] = np.nan
+    for got, expected in zip(K.bbands(c, 20, 2.0), talib.BBANDS(c, 20, 2, 2, 0), strict=True):
+        assert_same(got, expected)
+    # TA-Lib stays NaN for ever after an interior NaN; the window kernel only for the 20 windows holding it
+    c[700] = np.nan
+    s = pd.Series(c)
+    mid, sd = s.rolling(20).mean().to_numpy(), s.rolling(20).std(ddof=0).to_numpy()
+    upper, middle, lower = K.bbands(c, 20, 2.0)
+    assert np.isnan(upper[700:720]).all() and np.isfinite(upper[720:]).all()
+    assert_same(middle, mid, rtol=1e-12)
+    assert_same(upper, mid + 2 * sd, rtol=1e-12)
+    assert_same(lower, mid - 2 * sd, rtol=1e-12)
+
+
+def test_rolling_moments_match_pandas_mean_and_std():
+    rng = np.random.default_rng(18)
+    x = 1e4 + np.cumsum(rng.normal(0, 1.0, 3000))
+    x[rng.choice(3000, 40, replace=False)] = np.nan
+    s = pd.Series(x)
+    # re-centred at the first full window (resync = n, as rolling_std): no cancellation at a 1e4 level
+    for n, ddof, resync in ((20, 0, 20), (24, 1, 24), (5, 1, 1), (20, 0, 7)):
+        mean, std = K.rolling_moments(x, n, ddof, resync)
+        assert_same(mean, s.rolling(n).mean().to_numpy(), rtol=1e-12)
+        # two-pass std of each window (pandas' online update loses ~1e-7 at this level / variance ratio)
+        windows = np.lib.stride_tricks.sliding_window_view(x, n)
+        ref = np.r_[np.full(n - 1, np.nan), windows.std(axis=1, ddof=ddof)]
+        assert_same(std, ref, rtol=1e-9)
+    for n, ddof in ((0, 0), (1, 1), (3, 5)):
+        assert np.isnan(K.rolling_moments(x, n, ddof, 1)).all()
 
 
 @pytest.mark.parametrize("price", [30_000.0, 1.5])
@@ -298,14 +333,14 @@ def test_asof_and_binning():
 def test_resample_minutes_matches_pandas():
     rng = np.random.default_rng(16)
     n = 60 * 30
-    ts = np.datetime64("2024-03-01T00:00", "ns").astype(np.int64) + np.arange(n, dtype=np.int64) * K.NS_PER_MINUTE
+    ts = np.datetime64("2024-03-01T00:00", "ns").astype(np.int64) + np.arange(n, dtype=np.int64) * NS_PER_MINUTE
     keep = np.ones(n, bool)
     keep[rng.choice(n, 200, replace=False)] = False
     keep[5 * 60:6 * 60] = False  # an empty hour
     o, h, low, c, v = ohlcv(n, seed=16, vol=1e-3)
     tc = rng.integers(0, 50, n)
     ts, o, h, low, c, v, tc = ts[keep], o[keep], h[keep], low[keep], c[keep], v[keep], tc[keep]
-    res = K.resample_minutes(ts, o, h, low, c, v, v * c, tc, v / 2, v * c / 2, np.int64(3600 * 10**9))
+    res = K.resample_minutes(ts, o, h, low, c, v, v * c, tc, v / 2, v * c / 2, NS_PER_HOUR)
     start, bo, bh, bl, bc, bv, bqv, btc, _, _, nmin, rv = res
     df = pd.DataFrame({"o": o, "h": h, "l": low, "c": c, "v": v, "tc": tc,
                        "lr": np.log(c / np.r_[o[0], c[:-1]])},
@@ -325,3 +360,57 @@ def test_resample_minutes_matches_pandas():
     np.testing.assert_array_equal(nmin, ref["n"].to_numpy())
     assert_same(rv, ref["rv"].to_numpy(), rtol=1e-9, atol=1e-20)
     assert bv[5] == 0.0 and nmin[5] == 0 and bo[5] == bc[4]
+
+
+def test_bar_row_offsets_match_searchsorted_and_refuse_unsorted_times():
+    rng = np.random.default_rng(19)
+    # minutes with gaps of several empty hours, starting before the epoch (floor, not truncation)
+    minutes = np.r_[np.arange(-300, 400), np.arange(650, 900), np.arange(1100, 2000)]  # two gaps of empty hours
+    ts = np.sort(rng.choice(minutes, 900, replace=False)).astype(np.int64) * NS_PER_MINUTE + 7
+    start, offsets = R.bar_row_offsets(ts, np.int64(NS_PER_HOUR))
+    ref_start = np.arange(ts[0] // NS_PER_HOUR * NS_PER_HOUR, ts[-1] // NS_PER_HOUR * NS_PER_HOUR + 1, NS_PER_HOUR)
+    np.testing.assert_array_equal(start, ref_start)
+    np.testing.assert_array_equal(offsets, np.r_[np.searchsorted(ts, ref_start, "left"), ts.size])
+    empty_bars = np.flatnonzero(np.diff(offsets) == 0)
+    assert empty_bars.size > 0  # the grid keeps bars without rows
+    for bad in (ts[::-1].copy(), np.r_[ts[:10], ts[50], ts[10:50], ts[51:]],
+                np.array([0, 100, 50], dtype=np.int64) * NS_PER_HOUR):  # last row earlier than a middle one
+        with pytest.raises(ValueError, match="not sorted"):
+            R.bar_row_offsets(bad, np.int64(NS_PER_HOUR))
+    start, offsets = R.bar_row_offsets(ts[:0], np.int64(NS_PER_HOUR))
+    assert start.size == 0 and offsets.tolist() == [0]
+
+
+def test_sum_by_bar_counts_non_finite_as_zero_like_pandas():
+    rng = np.random.default_rng(20)
+    x = rng.normal(0, 1, 500)
+    x[rng.choice(500, 50, replace=False)] = np.nan
+    x[[3, 9]] = np.inf, -np.inf
+    cuts = np.sort(rng.choice(np.arange(1, 500), 30, replace=False))
+    offsets = np.r_[0, cuts, cuts[-1], 500].astype(np.int64)  # includes an empty bar
+    bar = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+    ref = pd.Series(np.where(np.isfinite(x), x, 0.0)).groupby(bar).sum().reindex(range(offsets.size - 1), fill_value=0)
+    assert_same(R.sum_by_bar(x, offsets), ref.to_numpy(), rtol=1e-12, atol=1e-12)
+    counts = rng.integers(0, 100, 500)
+    got = R.sum_by_bar(counts, offsets)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, pd.Series(counts).groupby(bar).sum().reindex(range(offsets.size - 1), fill_value=0))
+
+
+def test_resample_minutes_of_no_rows_is_empty():
+    e = np.empty(0)
+    res = K.resample_minutes(np.empty(0, dtype=np.int64), e, e, e, e, e, e, np.empty(0, dtype=np.int64), e, e,
+                             NS_PER_HOUR)
+    assert all(col.size == 0 for col in res)
+    assert res.trade_count.dtype == np.int64 and res.n_minutes.dtype == np.int64
+
+
+def test_volume_sums_by_bar_equal_four_single_sums_bit_for_bit():
+    rng = np.random.default_rng(21)
+    cols = [rng.lognormal(0, 1, 400) for _ in range(4)]
+    cols[1][[5, 77]] = np.nan
+    cols[3][9] = np.inf
+    offsets = np.r_[0, np.sort(rng.choice(np.arange(1, 400), 20, replace=False)), 400].astype(np.int64)
+    for fused, single in zip(R.volume_sums_by_bar(*cols, offsets), (R.sum_by_bar(c, offsets) for c in cols),
+                             strict=True):
+        np.testing.assert_array_equal(fused, single)
