@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from factor_core.columns import ts_ns
 from factor_core.research.catalog import PLANTED_FACTOR, factors_in
 from factor_core.research.strategies import RANK_PREFIX, Z_PREFIX
 
@@ -62,14 +63,12 @@ def member_mask(symbols: pd.Series, ts: pd.Series, membership: pd.DataFrame | No
         if column not in membership.columns:
             raise ValueError(f"membership: missing column {column!r} (symbol, listed_from, listed_until)")
     mask = np.zeros(len(symbols), dtype=bool)
-    ts_values = pd.to_datetime(ts, utc=True).to_numpy()
-    sym_values = symbols.to_numpy()
-    for row in membership.itertuples(index=False):
-        start = pd.Timestamp(row.listed_from).to_datetime64()
-        hit = (sym_values == row.symbol) & (ts_values >= start)
-        if pd.notna(row.listed_until):
-            hit &= ts_values < pd.Timestamp(row.listed_until).to_datetime64()
-        mask |= hit
+    ts_values = ts_ns(ts)
+    sym_values = symbols.astype(str).to_numpy()
+    starts = ts_ns(membership["listed_from"])
+    ends = ts_ns(membership["listed_until"].fillna(pd.Timestamp.max.tz_localize("UTC").floor("D")))
+    for symbol, start, end in zip(membership["symbol"].astype(str), starts, ends, strict=True):
+        mask |= (sym_values == symbol) & (ts_values >= start) & (ts_values < end)
     return mask
 
 
