@@ -86,7 +86,7 @@ class NewswireConfig:
     coverage: float = 0.85  # probability that a symbol-hour has an outlook headline
     tone_noise: float = 1.0  # noise sd added to the planted signal before the tone
     move_reports: bool = True
-    move_z_threshold: float = 1.0
+    move_z_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.coverage <= 1.0:

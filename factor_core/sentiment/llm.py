@@ -176,7 +176,10 @@ class OpenAIScorer:
                     results[i] = result
                 on_batch([(items[i], results[i]) for i in batch])  # type: ignore[misc]
 
-            outcomes = await asyncio.gather(*(run(b) for b in batches), return_exceptions=True)
+            # The first request goes alone: a refused key or a wrong URL costs one call, not a volley.
+            outcomes = await asyncio.gather(run(batches[0]), return_exceptions=True) if batches else []
+            if not any(isinstance(o, BaseException) for o in outcomes):
+                outcomes += await asyncio.gather(*(run(b) for b in batches[1:]), return_exceptions=True)
         finally:
             await client.close()
         failures = [o for o in outcomes if isinstance(o, BaseException)]
