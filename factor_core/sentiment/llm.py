@@ -52,6 +52,26 @@ Sleep = Callable[[float], Awaitable[None]]
 _RETRY_STATUSES = (408, 409)
 
 
+class Secret:
+    """A string that prints as ``<hidden>`` (repr, str, vars() dumps, tracebacks' locals)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickled into a run's events or another process
+        raise TypeError("a Secret cannot be pickled")
+
+
 def retry_after_s(exc: BaseException) -> float | None:
     """Seconds a 429's ``retry-after-ms`` / ``Retry-After`` (seconds or HTTP date) asks for."""
     response = getattr(exc, "response", None)
@@ -120,7 +140,7 @@ class OpenAIScorer:
             raise ValueError("SENTIMENT_MODEL is empty: name the model to call")
         if max_concurrency < 1 or max_attempts < 1 or items_per_request < 1 or timeout_s <= 0:
             raise ValueError("max_concurrency, max_attempts, items_per_request must be >= 1 and timeout_s > 0")
-        self.__api_key = api_key  # name-mangled: kept out of vars() dumps and never in repr
+        self._api_key = Secret(api_key)
         self.model = model.strip()
         self.base_url = base_url.rstrip("/") if base_url else "https://api.openai.com/v1"
         self.aliases = aliases
@@ -160,7 +180,7 @@ class OpenAIScorer:
         results: list[ItemResult | None] = [None] * len(items)
         refused = asyncio.Event()
         semaphore = asyncio.Semaphore(self.max_concurrency)
-        client = openai.AsyncOpenAI(api_key=self.__api_key, base_url=self.base_url, timeout=self.timeout_s,
+        client = openai.AsyncOpenAI(api_key=self._api_key.reveal(), base_url=self.base_url, timeout=self.timeout_s,
                                     max_retries=0)
         try:
             async def run(batch: list[int]) -> None:
@@ -269,7 +289,7 @@ class OpenAIScorer:
         if failure is None:  # pragma: no cover - the retry loop either returns or raises
             raise ScoringFailed(f"request to {self.base_url} ended without an answer")
         error_type, message = failure
-        raise error_type(redact(message, self.__api_key))
+        raise error_type(redact(message, self._api_key.reveal()))
 
     async def _score_batch(self, client: openai.AsyncOpenAI, batch: Sequence[ItemToScore], stats: ScoreStats) -> list[ItemResult]:
         rendered = [self._render(item) for item in batch]
