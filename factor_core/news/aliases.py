@@ -101,6 +101,10 @@ class AliasTable:
             return None
         return re.compile(_EDGE_BEFORE + "(?:" + "|".join(map(_alias_regex, ordered)) + ")" + _EDGE_AFTER)
 
+    def _owner_of(self, matched: str) -> str:
+        # A ticker matched exactly; a name matched in any case ("BITCOIN" is the name Bitcoin).
+        return self._owner.get(matched) or self._owner[" ".join(matched.split()).casefold()]
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def parse(cls, text: str) -> "AliasTable":
@@ -156,7 +160,7 @@ class AliasTable:
         """The symbols ``text`` mentions, sorted."""
         if self._pattern is None or not text:
             return []
-        return sorted({self._owner[_lookup_key(m.group(0))] for m in self._pattern.finditer(text)})
+        return sorted({self._owner_of(m.group(0)) for m in self._pattern.finditer(text)})
 
     def anonymise(self, text: str, symbol: str, token: str) -> str:
         """``text`` with every alias of ``symbol`` replaced by ``token`` (other assets' names stay)."""
@@ -164,7 +168,7 @@ class AliasTable:
             return text
         # The whole table's regex, so a longer alias of another asset ("Bitcoin Cash") stays intact.
         return self._pattern.sub(
-            lambda m: token if self._owner[_lookup_key(m.group(0))] == symbol else m.group(0), text
+            lambda m: token if self._owner_of(m.group(0)) == symbol else m.group(0), text
         )
 
     def as_config(self) -> dict[str, list[str]]:

@@ -139,7 +139,11 @@ def _error_text(validator: Draft202012Validator, instance: object) -> str | None
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "answer"
-    return f"schema violation at {where}: {error.message}"
+    message = error.message
+    if len(message) > 160:  # jsonschema quotes the whole value: name the rule instead
+        start = repr(error.instance)[:40]
+        message = f"{start}... fails {error.validator} {error.validator_value!r}"
+    return f"schema violation at {where}: {message}"
 
 
 def _verdict(obj: dict) -> Verdict:
