@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
 
 from factor_assets.automation import keep_fresh
 from factor_assets.chunks import ChunkResult, ChunkRunner
@@ -152,6 +152,12 @@ def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
             partition_mapping=previous_days_of_same_symbol(1, include_current=False),
             metadata={"allow_missing_partitions": True},
         ),
+    },
+    # The minute metrics need only the partition's raw data; the daily summary also continues its own
+    # previous day (VPIN state).
+    internal_asset_deps={
+        "liquidity_metrics": {AssetKey(name) for name in _INPUTS},
+        "liquidity_daily": {AssetKey(name) for name in _INPUTS} | {AssetKey("liquidity_daily")},
     },
     partitions_def=DAY_SYMBOL,
     backfill_policy=BackfillPolicy.single_run(),

@@ -31,11 +31,15 @@ MINUTE_INPUTS: tuple[LiquidityInput, ...] = (
 #: ``liquidity.daily_liquidity`` keys joined from the previous UTC day (``liqd_*``).
 DAILY_INPUTS: tuple[LiquidityInput, ...] = (
     LiquidityInput("effective_spread_bps", "notional-weighted effective spread of the day's trades", "bps"),
-    LiquidityInput("kyle_lambda_bps_per_musd", "Kyle's lambda on 1-minute returns vs signed quote volume",
+    LiquidityInput("kyle_lambda_bps_per_sqrt_usd",
+                   "Kyle's lambda as Hasbrouck (2009) estimates it: 5-minute returns on signed square-root dollar volume",
+                   "bps per sqrt(quote)"),
+    LiquidityInput("price_impact_1m_bps_per_musd", "1-minute log return (bps) per 1M signed quote volume (OLS slope)",
                    "bps per 1M quote"),
     LiquidityInput("amihud_per_musd", "Amihud illiquidity on 1-minute bars", "abs log return per 1M quote"),
     LiquidityInput("roll_spread_bps", "Roll spread of trade-by-trade prices (NaN if the autocovariance is >= 0)",
                    "bps"),
-    LiquidityInput("cs_spread_bps", "Corwin-Schultz spread on consecutive 1-minute bars", "bps"),
-    LiquidityInput("vpin", "VPIN over 50 equal-volume buckets, exchange aggressor flags", "fraction"),
+    LiquidityInput("cs_spread_bps", "Corwin-Schultz (2012) spread on consecutive 1-minute bars, gap-adjusted", "bps"),
+    LiquidityInput("vpin", "VPIN over 50 equal-volume buckets sized by previous days' volume, rolling across days, "
+                   "exchange aggressor flags", "fraction"),
 )

@@ -20,7 +20,6 @@ Users with 1-minute bars only are first-class: with klines alone, ``amihud_per_m
 from factor_core.liquidity.book import DEPTH_BPS, NS_DAY, NS_MIN
 from factor_core.liquidity.daily import (
     DAILY_KEYS,
-    DEPRECATED_KEYS,
     IMPACT_MIN_MINUTES,
     KYLE_INTERVAL_NS,
     KYLE_MIN_INTERVALS,
@@ -38,7 +37,6 @@ from factor_core.liquidity.minute import MINUTE_COLUMNS, minute_liquidity
 
 __all__ = [
     "DAILY_KEYS",
-    "DEPRECATED_KEYS",
     "DEPTH_BPS",
     "IMPACT_MIN_MINUTES",
     "KYLE_INTERVAL_NS",

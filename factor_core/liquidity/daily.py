@@ -67,14 +67,6 @@ DAILY_KEYS: tuple[str, ...] = (
     "volume",
     "quote_volume",
 )
-#: Transitional: the old linear 1-minute "Kyle lambda" key, kept in DAILY_KEYS (always NaN, with the
-#: reason below) only so that code still naming it keeps running; drop it once the Dagster glue and the
-#: factor registry use ``kyle_lambda_bps_per_sqrt_usd`` / ``price_impact_1m_bps_per_musd``.
-DEPRECATED_KEYS: dict[str, str] = {
-    "kyle_lambda_bps_per_musd": "renamed: Hasbrouck's lambda is kyle_lambda_bps_per_sqrt_usd, the linear "
-                                "1-minute variant price_impact_1m_bps_per_musd",
-}
-DAILY_KEYS = DAILY_KEYS + tuple(DEPRECATED_KEYS)
 
 NO_TRADES = "no raw_trades rows for the day"
 NO_KLINES = "no raw_klines rows for the day"
@@ -244,7 +236,7 @@ def compute_daily(day: _dt.date, *, klines: pd.DataFrame | None = None, trades: 
     minute = _in_day(minute, "ts", start)
     nan = float("nan")
     res: dict[str, float] = {k: nan for k in DAILY_KEYS}
-    why: dict[str, str] = dict(DEPRECATED_KEYS)
+    why: dict[str, str] = {}
     notes: dict[str, str] = {}
 
     def col(name: str) -> np.ndarray:

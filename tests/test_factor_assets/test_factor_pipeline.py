@@ -99,9 +99,10 @@ def test_factor_bars_reads_same_day_minutes_and_only_the_previous_days_summary(i
     def parents(name):
         return sorted(k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys)
 
-    # One step computes both liquidity outputs from the same four raw inputs of the partition.
+    # One step computes both liquidity outputs from the same four raw inputs of the partition, plus the
+    # previous day's rolling VPIN state.
     assert parents("liquidity_metrics") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
-    assert parents("liquidity_daily") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
+    assert parents("liquidity_daily") == ["liquidity_daily", "raw_book", "raw_klines", "raw_quotes", "raw_trades"]
     assert parents("factor_bars") == ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"]
     key = "2024-01-05|ETHUSDT"
     assert _upstream_keys(instance, "factor_bars", "liquidity_metrics", key) == [key]
@@ -110,7 +111,8 @@ def test_factor_bars_reads_same_day_minutes_and_only_the_previous_days_summary(i
     assert _upstream_keys(instance, "factor_bars", "liquidity_daily", "2024-01-01|ETHUSDT") == []  # calendar start
     for child in ("liquidity_metrics", "liquidity_daily"):
         for parent in parents(child):
-            assert _upstream_keys(instance, child, parent, key) == [key]
+            expected = ["2024-01-04|ETHUSDT"] if parent == "liquidity_daily" else [key]  # the state of d-1
+            assert _upstream_keys(instance, child, parent, key) == expected
 
 
 # --------------------------------------------------------------------------- liquidity assets
@@ -133,34 +135,43 @@ def test_liquidity_assets_store_finite_metrics_and_feed_factor_bars(instance, re
         for col in ("quoted_spread_bps", "depth_10bps_usd", "depth_50bps_usd", "mid"):
             values = minute[col].to_numpy(float)
             assert np.isfinite(values).all() and (values > 0).all(), col
-        assert np.isfinite(minute.loc[minute["n_trades"] > 0, "effective_spread_bps"]).mean() > 0.95
+        # Every trade prints at the quote in force, so every minute with trades has an effective spread.
+        assert np.isfinite(minute.loc[minute["n_trades"] > 0, "effective_spread_bps"]).all()
         assert minute["depth_imbalance"].between(-1, 1).all()
 
         daily = _read(data_root, "liquidity_daily", symbol)
         assert list(daily["date"]) == days and len(daily) == 3
         assert (daily["ts"] == pd.to_datetime(days).tz_localize("UTC")).all()
         assert (daily["known_at"] - daily["ts"] == pd.Timedelta("1D")).all()
+        state = None
         for day in days:
-            # the asset's glue against factor_core directly on the raw partitions (book included)
-            raw = {a: _raw_day(data_root, a, symbol, day) for a in ("raw_book", "raw_trades", "raw_klines")}
-            expected_minute = L.minute_liquidity(raw["raw_book"], raw["raw_trades"], raw["raw_klines"])
+            # the asset's glue against factor_core directly on the raw partitions, the VPIN state chained by hand
+            raw = {a: _raw_day(data_root, a, symbol, day) for a in ("raw_book", "raw_trades", "raw_klines", "raw_quotes")}
+            expected_minute = L.minute_liquidity(raw["raw_book"], raw["raw_trades"], raw["raw_klines"], raw["raw_quotes"])
             stored_minute = minute[minute["date"] == day].drop(columns="date").reset_index(drop=True)
             pd.testing.assert_frame_equal(stored_minute, expected_minute, check_dtype=False)
-            expected = L.daily_liquidity(raw["raw_book"], raw["raw_trades"], raw["raw_klines"])
+            expected = L.compute_daily(dt.date.fromisoformat(day), klines=raw["raw_klines"], trades=raw["raw_trades"],
+                                       book=raw["raw_book"], quotes=raw["raw_quotes"], previous=state)
+            state = expected.state
             row = daily[daily["date"] == day].iloc[0]
+            assert row["state"] == state.to_json()
             for key in L.DAILY_KEYS:
-                _close([row[key]], [expected[key]], rtol=1e-12, what=f"{symbol} {day} {key}")
-            for key in ("quoted_spread_bps", "effective_spread_bps", "depth_50bps_usd", "kyle_lambda_bps_per_musd",
-                        "amihud_per_musd", "cs_spread_bps", "vpin"):
+                _close([row[key]], [expected.values[key]], rtol=1e-12, what=f"{symbol} {day} {key}")
+            for key in ("quoted_spread_bps", "effective_spread_bps", "depth_50bps_usd", "kyle_lambda_bps_per_sqrt_usd",
+                        "amihud_per_musd", "cs_spread_bps"):
                 assert np.isfinite(row[key]), key
-            assert row["quoted_spread_bps"] > 0 and row["depth_50bps_usd"] > 0 and 0 <= row["vpin"] <= 1
+            assert row["quoted_spread_bps"] > 0 and row["depth_50bps_usd"] > 0
+        first = daily.iloc[0]
+        assert np.isnan(first["vpin"])  # no previous day to size the buckets: null, never the day's own volume
+        assert 0 <= daily.iloc[-1]["vpin"] <= 1  # the state rolled across days
 
         bars = _read(data_root, "factor_bars", symbol)
         assert len(bars) == 3 * 24
         assert bars[LIQ].notna().all().all()  # the liq_* columns are populated on every bar
         first = bars["date"] == days[0]
         assert bars.loc[first, LIQD].isna().all().all()  # no previous day before the first day of history
-        populated = [c for c in LIQD if c != "liqd_roll_spread_bps"]  # Roll is undefined on some days by design
+        # Roll is undefined on some days by design; VPIN needs a previous day to size its buckets.
+        populated = [c for c in LIQD if c not in ("liqd_roll_spread_bps", "liqd_vpin")]
         assert bars.loc[~first, populated].notna().all().all()
 
     fb_meta = partition_metadata(result, "factor_bars")
@@ -210,7 +221,7 @@ def test_daily_liquidity_join_has_no_look_ahead(instance, resources, data_root):
     key = f"{target}|{symbol}"
     before = _read(data_root, "factor_bars", symbol, [target])
     stored_d = pq.read_table(data_root / "liquidity_daily" / f"symbol={symbol}" / f"date={target}" / "part-0.parquet").to_pandas()
-    _write_stored(data_root, "liquidity_daily", symbol, target, stored_d.assign(vpin=0.999, kyle_lambda_bps_per_musd=-1e9))
+    _write_stored(data_root, "liquidity_daily", symbol, target, stored_d.assign(vpin=0.999, kyle_lambda_bps_per_sqrt_usd=-1e9))
     materialize(ALL_ASSETS, instance=instance, resources=resources, partition_key=key, selection=[factor_bars])
     pd.testing.assert_frame_equal(_read(data_root, "factor_bars", symbol, [target]), before, check_exact=True)
 

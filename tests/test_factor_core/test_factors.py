@@ -63,7 +63,7 @@ def make_minute_liquidity(klines: pd.DataFrame, seed: int = 2) -> pd.DataFrame:
     return df
 
 
-LIQD_KEYS = ("effective_spread_bps", "kyle_lambda_bps_per_musd", "amihud_per_musd", "roll_spread_bps",
+LIQD_KEYS = ("effective_spread_bps", "kyle_lambda_bps_per_sqrt_usd", "price_impact_1m_bps_per_musd", "amihud_per_musd", "roll_spread_bps",
              "cs_spread_bps", "vpin")
 
 

@@ -351,5 +351,5 @@ def test_simulated_days_give_defined_measures_that_agree_with_the_quotes():
         assert v["depth_50bps_usd"] > 2 * v["depth_10bps_usd"]
         if i:
             assert 0 < v["vpin"] < 1 and 0 < v["vpin_bvc"] < 1
-            assert set(res.null_reasons) == set(L.DEPRECATED_KEYS)  # every other key is defined
+            assert res.null_reasons == {}  # every key is defined
         state = res.state
