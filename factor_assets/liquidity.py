@@ -8,11 +8,12 @@ and ``liquidity_daily`` (``compute_daily``, one row). Formulas:
 e.g. from a landing folder) still materializes: the bar-based measures are
 computed, the others are null, and its metadata says why, measure by measure.
 
-VPIN rolls across days: day d continues the buckets of day d-1 and sizes them
-from the previous days' volume. That state is stored with each
-``liquidity_daily`` row (``state``, JSON) and read back through a previous-day
-partition mapping onto the asset itself; in a range run consecutive days hand
-it on in memory. So a range run equals the same days run one by one.
+VPIN rolls across days over a bounded window: day d continues the volume
+buckets of day d-1, sized from the five days before (``rolling_vpin_state``),
+so the step reads the trades of d-1 and the bars of d-6 through look-back
+mappings. A day's value never depends on how far back history reaches, a
+corrected day changes only the days whose window holds it, and a range run
+equals the same days run one by one.
 ``factor_bars`` joins the minute frame of the same day (``liq_*``) and the
 daily row of the PREVIOUS day (``liqd_*``).
 """
@@ -24,18 +25,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
+from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
 
 from factor_assets.automation import keep_fresh
 from factor_assets.chunks import ChunkResult, ChunkRunner
 from factor_assets.partition_keys import run_partitions
-from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, LiquidityState, compute_daily, minute_liquidity
+from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, VPIN_VOLUME_DAYS, compute_daily, minute_liquidity, rolling_vpin_state
 from factor_core.partition_store import PartitionedInput, PartitionStore
-from factor_assets.day_ranges import consecutive_runs, shift_day
+from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from partitions import DAY_SYMBOL, previous_days_of_same_symbol
 from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
 LIQUIDITY_GROUP = "liquidity"
+DAYS_PER_CHUNK = 16
+#: Days of bars before a day that its VPIN reads (d-1's buckets are sized from d-6..d-2).
+VPIN_WINDOW_DAYS = VPIN_VOLUME_DAYS + 1
+_HISTORY = {"allow_missing_partitions": True}
 _INPUTS = ("raw_book", "raw_trades", "raw_klines", "raw_quotes")
 
 
@@ -71,29 +76,26 @@ def _rows(inp: PartitionedInput, day: str, symbol: str) -> pd.DataFrame:
     return frame.drop(columns=[c for c in ("date", "symbol") if c in frame.columns])
 
 
-def _previous_state(chunk: LiquidityChunk) -> LiquidityState | None:
-    """The state the stored liquidity_daily of the chunk's first day minus one left, if any."""
-    day = shift_day(chunk.days[0], -1)
-    frame = chunk.inputs["previous_liquidity_daily"].symbol_frame(chunk.symbol, [day])
-    if frame.empty or "state" not in frame.columns or not isinstance(frame["state"].iloc[0], str):
-        return None
-    return LiquidityState.from_json(frame["state"].iloc[0], what=f"liquidity_daily {day}|{chunk.symbol} state")
-
-
 def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
     """Both liquidity outputs of the chunk's consecutive days, staged, in day order (runs in a worker process)."""
     result = ChunkResult(staged={"liquidity_metrics": [], "liquidity_daily": []},
                          metadata={"liquidity_metrics": {}, "liquidity_daily": {}})
-    state = _previous_state(chunk)
+    # Bars of the VPIN window before the chunk, then each day's own inputs once, in day order.
+    bars = {dt.date.fromisoformat(d): _rows(chunk.inputs["raw_klines"], d, chunk.symbol)
+            for d in day_span(shift_day(chunk.days[0], -VPIN_WINDOW_DAYS), shift_day(chunk.days[0], -1))}
+    previous_trades = _rows(chunk.inputs["raw_trades"], shift_day(chunk.days[0], -1), chunk.symbol)
     for day in chunk.days:
+        date = dt.date.fromisoformat(day)
         book, trades, klines, quotes = (_rows(chunk.inputs[name], day, chunk.symbol) for name in _INPUTS)
         minute = minute_liquidity(book, trades, klines, quotes)
-        summary = compute_daily(dt.date.fromisoformat(day), klines=klines, trades=trades, book=book, quotes=quotes,
-                                minute=minute, previous=state)
-        state = summary.state
+        state = rolling_vpin_state(date, klines_by_day=bars, trades_previous=previous_trades)
+        summary = compute_daily(date, klines=klines, trades=trades, book=book, quotes=quotes, minute=minute, previous=state)
+        bars[date] = klines
+        bars.pop(date - dt.timedelta(days=VPIN_WINDOW_DAYS), None)
+        previous_trades = trades
         start = pd.Timestamp(day, tz="UTC")
-        daily = pd.DataFrame([{"ts": start, "known_at": start + pd.Timedelta(days=1), **summary.values,
-                               "state": state.to_json()}], columns=["ts", "known_at", *DAILY_KEYS, "state"])
+        daily = pd.DataFrame([{"ts": start, "known_at": start + pd.Timedelta(days=1), **summary.values}],
+                             columns=["ts", "known_at", *DAILY_KEYS])
         daily["ts"] = daily["ts"].astype("datetime64[ns, UTC]")
         daily["known_at"] = daily["known_at"].astype("datetime64[ns, UTC]")
         dims = {"date": day, "symbol": chunk.symbol}
@@ -145,19 +147,12 @@ def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
         ),
     },
     ins={
-        **{name: AssetIn() for name in _INPUTS},
-        # The previous day's rolling VPIN state (absent on the first day of history).
-        "previous_liquidity_daily": AssetIn(
-            key="liquidity_daily",
-            partition_mapping=previous_days_of_same_symbol(1, include_current=False),
-            metadata={"allow_missing_partitions": True},
-        ),
-    },
-    # The minute metrics need only the partition's raw data; the daily summary also continues its own
-    # previous day (VPIN state).
-    internal_asset_deps={
-        "liquidity_metrics": {AssetKey(name) for name in _INPUTS},
-        "liquidity_daily": {AssetKey(name) for name in _INPUTS} | {AssetKey("liquidity_daily")},
+        "raw_book": AssetIn(),
+        "raw_quotes": AssetIn(),
+        # The rolling VPIN window: the previous day's trades, the bars of the six days before.
+        "raw_trades": AssetIn(partition_mapping=previous_days_of_same_symbol(1, include_current=True), metadata=_HISTORY),
+        "raw_klines": AssetIn(partition_mapping=previous_days_of_same_symbol(VPIN_WINDOW_DAYS, include_current=True),
+                              metadata=_HISTORY),
     },
     partitions_def=DAY_SYMBOL,
     backfill_policy=BackfillPolicy.single_run(),
@@ -170,18 +165,15 @@ def liquidity(
     raw_trades: PartitionedInput,
     raw_klines: PartitionedInput,
     raw_quotes: PartitionedInput,
-    previous_liquidity_daily: PartitionedInput,
 ):
-    inputs = {"raw_book": raw_book, "raw_trades": raw_trades, "raw_klines": raw_klines, "raw_quotes": raw_quotes,
-              "previous_liquidity_daily": previous_liquidity_daily}
+    inputs = {"raw_book": raw_book, "raw_trades": raw_trades, "raw_klines": raw_klines, "raw_quotes": raw_quotes}
     by_symbol: dict[str, list[str]] = defaultdict(list)
     for day, symbol in run_partitions(context):
         by_symbol[symbol].append(day)
     store = partition_store.store
-    # One chunk per run of consecutive days of a symbol: the VPIN state is handed on from day to day.
-    # (A symbol's days are one sequential chain, so they are never split across workers.)
+    # Consecutive days of a symbol share their VPIN windows' reads.
     chunks = [LiquidityChunk(store, inputs, symbol, run) for symbol, days in by_symbol.items()
-              for run in consecutive_runs(days, 10_000)]
+              for run in consecutive_runs(days, DAYS_PER_CHUNK)]
     staged = defaultdict(list)
     for result in ChunkRunner("liquidity").run(liquidity_chunk, chunks):
         for asset, files in result.staged.items():

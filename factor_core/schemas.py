@@ -145,6 +145,6 @@ def _columns(schema: pa.Schema) -> dict[str, pa.DataType]:
 STORED_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     **{asset: _columns(schema) for asset, schema in RAW_SCHEMAS.items()},
     "liquidity_metrics": {"ts": TS},
-    "liquidity_daily": {"ts": TS, "known_at": TS, "state": pa.string()},
+    "liquidity_daily": {"ts": TS, "known_at": TS},
     "factor_bars": {"ts": TS, "close_time": TS, "close": pa.float64()},
 }

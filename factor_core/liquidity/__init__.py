@@ -31,6 +31,7 @@ from factor_core.liquidity.daily import (
     VpinBuckets,
     compute_daily,
     daily_liquidity,
+    rolling_vpin_state,
 )
 from factor_core.liquidity.matching import MAX_SNAPSHOT_AGE_S, QuoteSeries, prevailing_quotes, quote_in_force
 from factor_core.liquidity.minute import MINUTE_COLUMNS, minute_liquidity
@@ -53,6 +54,7 @@ __all__ = [
     "QuoteSeries",
     "VpinBuckets",
     "compute_daily",
+    "rolling_vpin_state",
     "daily_liquidity",
     "minute_liquidity",
     "prevailing_quotes",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -398,3 +399,43 @@ def daily_liquidity(book: pd.DataFrame | None, trades: pd.DataFrame | None, klin
         return {k: float("nan") for k in DAILY_KEYS}
     return compute_daily(day, klines=klines, trades=trades, book=book, quotes=quotes, minute=minute,
                          previous=previous).values
+
+
+def _day_volume(klines: pd.DataFrame | None, trades: pd.DataFrame | None) -> float:
+    """A day's base volume: from its klines, else from its trades (NaN without either)."""
+    if not is_empty(klines):
+        return float(np.nansum(f64(klines, "volume")))
+    if not is_empty(trades):
+        qty = f64(trades, "qty")
+        return float(qty[np.isfinite(qty) & (qty > 0)].sum())
+    return float("nan")
+
+
+def rolling_vpin_state(day: _dt.date, *, klines_by_day: Mapping[_dt.date, pd.DataFrame],
+                       trades_previous: pd.DataFrame | None) -> LiquidityState | None:
+    """The state :func:`compute_daily` of ``day`` continues from, rebuilt from a bounded look-back.
+
+    VPIN is defined so that a day's value depends on a fixed window of days, not
+    on a chain reaching back to the start of history (which would make one
+    corrected day change every later day): day d-1's buckets are poured afresh
+    from its midnight, sized by the mean volume of the :data:`VPIN_VOLUME_DAYS`
+    days before it (d-6..d-2), and day d continues them. So VPIN of day d reads
+    the trades of d-1 and d and the bars of d-6..d. ``klines_by_day`` holds the
+    bars of d-6..d-1 that exist; ``trades_previous`` the trades of d-1.
+    Returns None when day d-1 has no data (first day of history or a gap).
+    """
+    d1, d2 = day - _dt.timedelta(days=1), day - _dt.timedelta(days=2)
+    if is_empty(klines_by_day.get(d1)) and is_empty(trades_previous):
+        return None
+    history = [d2 - _dt.timedelta(days=i) for i in reversed(range(VPIN_VOLUME_DAYS))]
+    volumes = tuple(v for v in (_day_volume(klines_by_day.get(d), None) for d in history) if np.isfinite(v))
+    seed = None
+    if volumes:
+        before = klines_by_day.get(d2)
+        close = f64(before, "close") if not is_empty(before) else np.empty(0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.log(close[1:] / close[:-1]) if close.size > 1 else np.empty(0)
+        r = r[np.isfinite(r)]
+        seed = LiquidityState(d2, volumes, float(close[np.isfinite(close)][-1]) if np.isfinite(close).any() else float("nan"),
+                              float(np.std(r, ddof=1)) if r.size > 1 else float("nan"))
+    return compute_daily(d1, klines=klines_by_day.get(d1), trades=trades_previous, previous=seed).state

@@ -12,6 +12,7 @@ from dagster import AssetKey, AssetMaterialization, DagsterInstance, MetadataVal
 
 from factor_assets.automation import AUTOMATION_SENSOR, LISTINGS_METADATA_KEY
 from factor_assets.definitions import defs
+from factor_assets.liquidity import VPIN_WINDOW_DAYS
 from factor_core.factors import WARMUP_DAYS
 
 RAW = ["raw_klines", "raw_trades", "raw_book", "raw_funding", "raw_quotes"]
@@ -106,8 +107,10 @@ def test_a_late_update_of_an_old_day_reaches_the_days_whose_lookback_reads_it(in
     assert auto.run() == []
     _mark(instance, "raw_klines", ["2024-01-05|BBBUSDT"])
     ticks = auto.run()
-    assert _requested(ticks, "liquidity_metrics") == ["2024-01-05|BBBUSDT"]
-    assert _requested(ticks, "liquidity_daily") == ["2024-01-05|BBBUSDT"]
+    # The liquidity of day d reads the bars of d-6..d (its rolling VPIN window), each exactly once.
+    window = [f"{d}|BBBUSDT" for d in _days(5, 5 + VPIN_WINDOW_DAYS)]
+    assert _requested(ticks, "liquidity_metrics") == window
+    assert _requested(ticks, "liquidity_daily") == window
     # factor_bars of day d reads raw_klines of d-WARMUP_DAYS..d, and liquidity_daily of d-1.
     touched = [f"{d}|BBBUSDT" for d in _days(5, min(31, 5 + WARMUP_DAYS))]
     assert _requested(ticks, "factor_bars") == touched

@@ -24,7 +24,7 @@ def test_every_layer_is_an_asset_with_declared_lineage():
         "raw_funding": [],
         "raw_quotes": [],
         "liquidity_metrics": ["raw_book", "raw_klines", "raw_quotes", "raw_trades"],
-        "liquidity_daily": ["liquidity_daily", "raw_book", "raw_klines", "raw_quotes", "raw_trades"],
+        "liquidity_daily": ["raw_book", "raw_klines", "raw_quotes", "raw_trades"],
         "factor_bars": ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"],
         "factor_panel": ["factor_bars", "symbol_universe"],
         "backtest_daily": ["factor_panel"],

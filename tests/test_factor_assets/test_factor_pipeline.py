@@ -99,20 +99,21 @@ def test_factor_bars_reads_same_day_minutes_and_only_the_previous_days_summary(i
     def parents(name):
         return sorted(k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys)
 
-    # One step computes both liquidity outputs from the same four raw inputs of the partition, plus the
-    # previous day's rolling VPIN state.
+    # One step computes both liquidity outputs from the same four raw inputs.
     assert parents("liquidity_metrics") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
-    assert parents("liquidity_daily") == ["liquidity_daily", "raw_book", "raw_klines", "raw_quotes", "raw_trades"]
+    assert parents("liquidity_daily") == ["raw_book", "raw_klines", "raw_quotes", "raw_trades"]
     assert parents("factor_bars") == ["liquidity_daily", "liquidity_metrics", "raw_funding", "raw_klines"]
     key = "2024-01-05|ETHUSDT"
     assert _upstream_keys(instance, "factor_bars", "liquidity_metrics", key) == [key]
     assert _upstream_keys(instance, "factor_bars", "liquidity_daily", key) == ["2024-01-04|ETHUSDT"]  # d-1, never d
     assert _upstream_keys(instance, "factor_bars", "raw_funding", key) == ["2024-01-04|ETHUSDT", key]  # never d+1
     assert _upstream_keys(instance, "factor_bars", "liquidity_daily", "2024-01-01|ETHUSDT") == []  # calendar start
+    # The rolling VPIN window: the trades of d-1, the bars of d-6..d; book and quotes of the day only.
+    window = {"raw_book": [key], "raw_quotes": [key], "raw_trades": ["2024-01-04|ETHUSDT", key],
+              "raw_klines": [f"2024-01-0{d}|ETHUSDT" for d in range(1, 6)]}  # d-6 is before the calendar: clipped
     for child in ("liquidity_metrics", "liquidity_daily"):
         for parent in parents(child):
-            expected = ["2024-01-04|ETHUSDT"] if parent == "liquidity_daily" else [key]  # the state of d-1
-            assert _upstream_keys(instance, child, parent, key) == expected
+            assert _upstream_keys(instance, child, parent, key) == window[parent], (child, parent)
 
 
 # --------------------------------------------------------------------------- liquidity assets
@@ -143,18 +144,19 @@ def test_liquidity_assets_store_finite_metrics_and_feed_factor_bars(instance, re
         assert list(daily["date"]) == days and len(daily) == 3
         assert (daily["ts"] == pd.to_datetime(days).tz_localize("UTC")).all()
         assert (daily["known_at"] - daily["ts"] == pd.Timedelta("1D")).all()
-        state = None
-        for day in days:
-            # the asset's glue against factor_core directly on the raw partitions, the VPIN state chained by hand
+        for i, day in enumerate(days):
+            # the asset's glue against factor_core directly on the raw partitions (the VPIN window read by hand)
             raw = {a: _raw_day(data_root, a, symbol, day) for a in ("raw_book", "raw_trades", "raw_klines", "raw_quotes")}
+            date = dt.date.fromisoformat(day)
+            bars = {dt.date.fromisoformat(d): _raw_day(data_root, "raw_klines", symbol, d) for d in days[:i]}
+            trades_before = _raw_day(data_root, "raw_trades", symbol, days[i - 1]) if i else None
             expected_minute = L.minute_liquidity(raw["raw_book"], raw["raw_trades"], raw["raw_klines"], raw["raw_quotes"])
             stored_minute = minute[minute["date"] == day].drop(columns="date").reset_index(drop=True)
             pd.testing.assert_frame_equal(stored_minute, expected_minute, check_dtype=False)
-            expected = L.compute_daily(dt.date.fromisoformat(day), klines=raw["raw_klines"], trades=raw["raw_trades"],
+            state = L.rolling_vpin_state(date, klines_by_day=bars, trades_previous=trades_before)
+            expected = L.compute_daily(date, klines=raw["raw_klines"], trades=raw["raw_trades"],
                                        book=raw["raw_book"], quotes=raw["raw_quotes"], previous=state)
-            state = expected.state
             row = daily[daily["date"] == day].iloc[0]
-            assert row["state"] == state.to_json()
             for key in L.DAILY_KEYS:
                 _close([row[key]], [expected.values[key]], rtol=1e-12, what=f"{symbol} {day} {key}")
             for key in ("quoted_spread_bps", "effective_spread_bps", "depth_50bps_usd", "kyle_lambda_bps_per_sqrt_usd",
@@ -163,7 +165,7 @@ def test_liquidity_assets_store_finite_metrics_and_feed_factor_bars(instance, re
             assert row["quoted_spread_bps"] > 0 and row["depth_50bps_usd"] > 0
         first = daily.iloc[0]
         assert np.isnan(first["vpin"])  # no previous day to size the buckets: null, never the day's own volume
-        assert 0 <= daily.iloc[-1]["vpin"] <= 1  # the state rolled across days
+        assert 0 <= daily.iloc[-1]["vpin"] <= 1  # the buckets rolled across midnight
 
         bars = _read(data_root, "factor_bars", symbol)
         assert len(bars) == 3 * 24

@@ -124,4 +124,6 @@ def test_asof_sentiment_recovers_the_planted_ic_and_a_look_ahead_shows_above_it(
     assert 0.2 < carried < 0.9
     assert honest_ic == pytest.approx(planted_ic * carried, abs=0.06)
     assert 0.02 < honest_ic < planted_ic
-    assert look_ahead_ic > planted_ic + 0.1
+    # A leak shows as an IC above what was planted (well beyond the ~0.03 standard error), far above the honest one.
+    assert look_ahead_ic > planted_ic + 0.05
+    assert look_ahead_ic > 2 * honest_ic
