@@ -12,9 +12,10 @@ another day's raw data:
 * ``vpin_bvc`` also needs the previous day's 1-minute return std (``sigma`` of the bulk
   classification) and last close (the first minute's return).
 
-So day ``d`` needs the state produced by day ``d-1`` (which summarises days ``d-5 .. d-1``);
-the state of day ``d`` is returned with the day's values. A missing or non-adjacent
-previous state makes both VPINs null with a reason, and the chain restarts from ``d``.
+So day ``d`` needs the state of day ``d-1``. :func:`rolling_vpin_state` rebuilds it from a
+bounded window (day ``d-1`` poured afresh, sized by ``d-6 .. d-2``), which is what the
+pipeline uses: a day's VPIN then depends on days ``d-6 .. d`` only. A missing or
+non-adjacent previous state makes both VPINs null with a reason.
 """
 
 from __future__ import annotations
