@@ -33,7 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from factor_core.atomic_files import StagedFile, discard_files
+from factor_core.atomic_files import StagedFile, discard_files, discarding_on_failure
 
 #: Where ``fork`` is unavailable, workers start from a fork server that imports these first.
 WORKER_PRELOAD = ["factor_assets"]
@@ -95,6 +95,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
+def _run_task(fn: Callable[[T], ChunkResult], task: T) -> ChunkResult:
+    """``fn(task)``; a task that fails half-way leaves none of the files it staged."""
+    with discarding_on_failure():
+        return fn(task)
+
+
 @dataclass
 class ChunkRunner(Generic[T]):
     """Runs ``fn`` over tasks; iterate :meth:`run` to receive results in task order."""
@@ -127,7 +133,7 @@ class ChunkRunner(Generic[T]):
     def _inline(self, fn, tasks, done) -> Iterator[ChunkResult]:
         for i, task in enumerate(tasks, start=1):
             try:
-                result = fn(task)
+                result = _run_task(fn, task)
             except Exception as exc:
                 raise ChunkFailure(self.what, task, exc, len(tasks)) from exc
             done.append(result)
@@ -136,7 +142,7 @@ class ChunkRunner(Generic[T]):
 
     def _parallel(self, fn, tasks, done) -> Iterator[ChunkResult]:
         with _pool(self.effective_workers(len(tasks))) as pool:
-            futures: list[Future] = [pool.submit(fn, task) for task in tasks]
+            futures: list[Future] = [pool.submit(_run_task, fn, task) for task in tasks]
             consumed = 0
             try:
                 for task, future in zip(tasks, futures, strict=True):

@@ -68,6 +68,24 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+#: Files staged by the unit of work running in this process (see :func:`discarding_on_failure`).
+_open_stages: list[list[StagedFile]] = []
+
+
+@contextlib.contextmanager
+def discarding_on_failure():
+    """Every file staged inside the block is discarded if the block raises (a task that fails half-way)."""
+    staged: list[StagedFile] = []
+    _open_stages.append(staged)
+    try:
+        yield staged
+    except BaseException:
+        discard_files(staged)
+        raise
+    finally:
+        _open_stages.remove(staged)
+
+
 def stage_file(target: Path, write: Callable[[BinaryIO], None]) -> StagedFile:
     """Write ``target``'s next version to a temporary file beside it; nothing visible changes yet."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +100,10 @@ def stage_file(target: Path, write: Callable[[BinaryIO], None]) -> StagedFile:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    return StagedFile(tmp, target)
+    staged = StagedFile(tmp, target)
+    for stages in _open_stages:
+        stages.append(staged)
+    return staged
 
 
 def publish_files(staged: Iterable[StagedFile]) -> None:

@@ -25,3 +25,9 @@ def assert_ok(result: subprocess.CompletedProcess) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     return output
+
+
+def start_cli(args: list[str], *, env: dict[str, str]) -> subprocess.Popen:
+    """Like :func:`run_cli` but returns at once (output merged, text): for commands that must run together."""
+    return subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=REPO, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
