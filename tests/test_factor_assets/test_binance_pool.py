@@ -18,7 +18,7 @@ from tests.test_factor_assets.cli_runner import assert_ok, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
-DELAY_S = 0.6
+DELAY_S = 4.0  # longer than the start-up jitter of two CLI runs launched together
 RAW = "raw_klines,raw_trades,raw_book,raw_funding,raw_quotes"
 
 
