@@ -33,6 +33,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from factor_core import settings
 from factor_core.atomic_files import StagedFile, discard_files, discarding_on_failure
 
 #: Where ``fork`` is unavailable, workers start from a fork server that imports these first.
@@ -77,13 +78,9 @@ class ChunkFailure(RuntimeError):
 
 
 def default_workers() -> int:
-    configured = os.environ.get("FACTOR_STEP_WORKERS", "").strip()
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError as exc:
-            raise ValueError(f"FACTOR_STEP_WORKERS={configured!r} is not an integer") from exc
-    return os.cpu_count() or 1
+    """``FACTOR_STEP_WORKERS`` (read when a step runs, so a run's environment decides), 0 = one per core."""
+    configured = settings.get_int("FACTOR_STEP_WORKERS")
+    return configured if configured > 0 else (os.cpu_count() or 1)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:

@@ -72,7 +72,10 @@ def build_resources(source: str) -> dict:
 # Step processes are forked from a server that has already imported the code
 # location (Numba kernels included), which halves per-step start-up on small machines.
 EXECUTOR = multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": ["factor_assets"]}}},
+    {
+        "max_concurrent": settings.get_int("FACTOR_MAX_CONCURRENT_STEPS"),
+        "start_method": {"forkserver": {"preload_modules": ["factor_assets"]}},
+    },
     name="preloaded_multiprocess",
 )
 

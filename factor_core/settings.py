@@ -57,6 +57,16 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "CSV of the universe with listing dates (symbol,listed_on,delisted_on); overrides UNIVERSE_SYMBOLS.",
     ),
+    Setting(
+        "FACTOR_MAX_CONCURRENT_STEPS",
+        "0",
+        "Steps the multiprocess executor runs at once (0 = one per core).",
+    ),
+    Setting(
+        "FACTOR_STEP_WORKERS",
+        "0",
+        "Worker processes a chunked step uses for its range (0 = one per core; 1 = inline).",
+    ),
     Setting("SIM_SEED", "7", "Seed of the market simulator (synthetic source)."),
     Setting(
         "SIM_SIGNAL_IC",
