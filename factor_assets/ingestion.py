@@ -37,6 +37,7 @@ from dagster import (
 
 from factor_assets.automation import current_listings
 from factor_assets.day_ranges import consecutive_runs, shift_day
+from factor_assets.partition_keys import RANGE_END_TAG, RANGE_START_TAG
 from factor_assets.raw import RAW_ASSET_KEYS
 from factor_core import landing
 from factor_core.binance.source import published_symbols
@@ -77,8 +78,8 @@ def range_request(first_day: str, last_day: str, symbols: Sequence[str], run_key
         run_key=run_key,
         asset_selection=RAW_SELECTION,
         tags={
-            "dagster/asset_partition_range_start": f"{first_day}|{symbols[0]}",
-            "dagster/asset_partition_range_end": f"{last_day}|{symbols[-1]}",
+            RANGE_START_TAG: f"{first_day}|{symbols[0]}",
+            RANGE_END_TAG: f"{last_day}|{symbols[-1]}",
             **tags,
         },
     )

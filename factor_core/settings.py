@@ -81,7 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
         "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT",
         "Universe registered by `make demo`.",
     ),
-    Setting("DEMO_START", "2024-01-01", "First day `make demo` materializes."),
+    Setting("DEMO_START", "", "First day `make demo` materializes; empty = the last DEMO_DAYS complete UTC days."),
     Setting("DEMO_DAYS", "14", "Number of days `make demo` materializes."),
 )
 
