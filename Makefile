@@ -32,19 +32,19 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m slow $(PYTEST_ARGS)
 
-# Registers the demo universe, materializes the whole graph through Dagster
-# (three `dagster asset materialize` runs, recorded in the instance at
-# $(DAGSTER_HOME) so the UI shows them) and prints the backtest summary.
+# Registers the demo universe and materializes the whole graph through Dagster
+# over the last DEMO_DAYS complete UTC days (or from DEMO_START): the universe,
+# then one run per layer (per-symbol, daily, summaries), each recorded in the
+# instance at $(DAGSTER_HOME) so the UI shows it; then prints the summary.
+FP := $(BIN)/factor-pipeline
+MATERIALIZE := $(BIN)/dagster asset materialize -m factor_assets
 demo: $(STAMP)
-	$(BIN)/factor-pipeline symbols add --demo
-	$(BIN)/dagster asset materialize -m factor_assets \
-		--select raw_klines,raw_trades,raw_book,raw_funding,liquidity_metrics,liquidity_daily,factor_bars \
-		--partition-range "$$($(BIN)/factor-pipeline partition-range)"
-	$(BIN)/dagster asset materialize -m factor_assets \
-		--select factor_panel,backtest_daily \
-		--partition-range "$$($(BIN)/factor-pipeline partition-range --daily)"
-	$(BIN)/dagster asset materialize -m factor_assets --select backtest_summary
-	$(BIN)/factor-pipeline summary
+	$(FP) symbols add --demo
+	$(MATERIALIZE) --select "$$($(FP) assets --layer universe)"
+	$(MATERIALIZE) --select "$$($(FP) assets --layer per-symbol)" --partition-range "$$($(FP) partition-range)"
+	$(MATERIALIZE) --select "$$($(FP) assets --layer daily)" --partition-range "$$($(FP) partition-range --daily)"
+	$(MATERIALIZE) --select "$$($(FP) assets --layer summary)"
+	$(FP) summary
 
 # The Dagster UI on http://127.0.0.1:3000 (loopback only).
 dev: $(STAMP)

@@ -60,7 +60,7 @@ def test_make_demo_materializes_the_graph_through_dagster_and_is_idempotent(dags
     assert "backtest summary" in first
     assert "periods                  96" in first  # 4 days x 24 hourly bars
 
-    for asset in ("raw_klines", "raw_trades", "raw_book", "raw_funding", "factor_bars"):
+    for asset in ("raw_klines", "raw_trades", "raw_book", "raw_funding", "raw_quotes", "factor_bars"):
         files = sorted(p.parent.parent.name + "/" + p.parent.name for p in (data_root / asset).rglob("part-0.parquet"))
         assert files == sorted(f"symbol={s}/date={d}" for s in SYMBOLS for d in DAYS), asset
 
@@ -75,7 +75,7 @@ def test_make_demo_materializes_the_graph_through_dagster_and_is_idempotent(dags
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 3  # per-symbol layers, daily layers, summary: never one run per partition
+        assert len(runs) == 4  # universe, per-symbol layers, daily layers, summaries: never one run per partition
         assert all(r.is_success for r in runs)
         keys = instance.get_materialized_partitions(AssetKey("factor_bars"))
         assert len(keys) == len(SYMBOLS) * len(DAYS)
