@@ -38,6 +38,7 @@ from dagster import (
 from dagster._core.definitions.declarative_automation.automation_condition import AutomationResult
 from dagster._core.definitions.declarative_automation.automation_context import AutomationContext
 
+from factor_core import settings
 from factor_core.universe import Listings, is_listed
 from partitions import SYMBOLS_PARTITION_NAME
 
@@ -171,6 +172,6 @@ AUTOMATION_SENSOR = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     use_user_code_server=True,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=settings.get_int("AUTOMATION_INTERVAL_S"),
     description="Carries new and corrected partitions through every downstream layer (declarative automation).",
 )

@@ -57,6 +57,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "CSV of the universe with listing dates (symbol,listed_on,delisted_on); overrides UNIVERSE_SYMBOLS.",
     ),
+    Setting("AUTOMATION_INTERVAL_S", "30", "Seconds between evaluations of the automation sensor (keep_fresh_sensor)."),
     Setting(
         "FACTOR_MAX_CONCURRENT_STEPS",
         "0",
