@@ -91,3 +91,34 @@ def test_a_running_daemon_carries_new_raw_partitions_through_every_layer_and_not
         # One tick's requests go out as one backfill honouring the single-run policy: a few runs, not one per partition.
         assert 1 <= len(automation_runs) <= 6, [r.tags for r in automation_runs]
         assert all(r.is_success for r in instance.get_runs()), [(r.run_id, r.status) for r in instance.get_runs()]
+
+
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("part-0.parquet"))}
+
+
+def test_a_run_killed_mid_step_leaves_stored_partitions_intact_and_a_rerun_completes(env, dagster_home, data_root, tmp_path):
+    assert_ok(run_cli(["factor-pipeline", "symbols", "add", *SYMBOLS], env=env))
+    first = ["dagster", "asset", "materialize", "-m", "factor_assets", "--select", RAW]
+    assert_ok(run_cli([*first, "--partition-range", f"2024-01-01|{SYMBOLS[0]}...2024-01-03|{SYMBOLS[-1]}"], env=env))
+    before = _digests(data_root)
+    wider = [*first, "--partition-range", f"2024-01-01|{SYMBOLS[0]}...2024-01-12|{SYMBOLS[-1]}"]
+    process = subprocess.Popen([str(BIN / wider[0]), *wider[1:]], cwd=REPO, env={**os.environ, **env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(data_root.rglob(".*.tmp")):  # the step is staging files: kill the whole run now
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+    assert _digests(data_root) == before  # nothing published, nothing half-written: the old files intact
+    assert_ok(run_cli(wider, env=env))  # the re-run completes (and sweeps the dead writers' temp files)
+    assert not list(data_root.rglob(".*.tmp"))
+    clean = tmp_path / "clean"
+    assert_ok(run_cli(["factor-pipeline", "symbols", "add", *SYMBOLS], env={**env, "FACTOR_DATA_ROOT": str(clean),
+                                                                          "DAGSTER_HOME": str(dagster_home)}))
+    assert_ok(run_cli(wider, env={**env, "FACTOR_DATA_ROOT": str(clean)}))
+    assert _digests(data_root) == _digests(clean)  # the same bytes as a run that was never interrupted
