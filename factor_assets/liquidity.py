@@ -119,6 +119,8 @@ def liquidity_chunk(chunk: LiquidityChunk) -> ChunkResult:
         daily_md = {**_floats({k: v for k, v in summary.values.items()}), **{k: MetadataValue.text(v) for k, v in summary.notes.items()}}
         if summary.null_reasons:
             daily_md["null_reasons"] = MetadataValue.json(summary.null_reasons)
+        if empty_inputs:
+            daily_md["empty_inputs"] = MetadataValue.json(empty_inputs)
         result.metadata["liquidity_daily"][key] = daily_md
     return result
 
