@@ -42,7 +42,7 @@ from dagster import (
 )
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, ChunkRunner, default_workers
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from factor_assets.news import SENTIMENT_GROUP, newswire_simulator
 from factor_assets.partition_keys import run_days, run_partitions
@@ -69,6 +69,9 @@ from resources.sentiment import LLM_POOL, NewsSourcesResource, SentimentScorerRe
 #: Days of news scored per batch of concurrent partitions (all symbols of those days at once).
 SCORE_DAYS_PER_BATCH = 8
 DAYS_PER_CHUNK = 32
+#: sentiment_hourly and llm_cost take milliseconds per partition: a worker pool (seconds to start) pays
+#: only from this many partitions on; below, the chunks run in the step's own process.
+PARALLEL_MIN_PARTITIONS = 64
 _HISTORY = {"allow_missing_partitions": True}
 
 
@@ -82,6 +85,10 @@ def _metadata_value(value: Any) -> MetadataValue:
     if isinstance(value, dict | list):
         return MetadataValue.json(value)
     return MetadataValue.text(str(value))
+
+
+def _workers(n_partitions: int) -> int:
+    return default_workers() if n_partitions >= PARALLEL_MIN_PARTITIONS else 1
 
 
 def _failure(failures: dict[str, SentimentError], n_partitions: int) -> Failure:
@@ -249,7 +256,8 @@ def _sentiment_hourly_asset(lookback_hours: float, half_life_minutes: float) -> 
         context: AssetExecutionContext, partition_store: PartitionStoreResource, llm_sentiment: PartitionedInput
     ) -> StagedPartitions:
         by_symbol: dict[str, list[str]] = defaultdict(list)
-        for day, symbol in run_partitions(context):
+        partitions = run_partitions(context)
+        for day, symbol in partitions:
             by_symbol[symbol].append(day)
         chunks = [
             HourlyChunk(partition_store.store, llm_sentiment, symbol, run, lookback_days, half_life_minutes, lookback_hours)
@@ -257,7 +265,8 @@ def _sentiment_hourly_asset(lookback_hours: float, half_life_minutes: float) -> 
             for run in consecutive_runs(days, DAYS_PER_CHUNK)
         ]
         staged = []
-        for result in ChunkRunner("sentiment_hourly").run(hourly_chunk, chunks):
+        runner = ChunkRunner("sentiment_hourly", workers=_workers(len(partitions)))
+        for result in runner.run(hourly_chunk, chunks):
             staged.extend(result.staged["sentiment_hourly"])
             for key, metadata in result.metadata["sentiment_hourly"].items():
                 context.add_asset_metadata(metadata, partition_key=key)
@@ -321,10 +330,10 @@ def _llm_cost_asset() -> AssetsDefinition:
     def llm_cost(
         context: AssetExecutionContext, partition_store: PartitionStoreResource, llm_sentiment: PartitionedInput
     ) -> StagedPartitions:
-        chunks = [CostChunk(partition_store.store, llm_sentiment, run)
-                  for run in consecutive_runs(run_days(context), DAYS_PER_CHUNK)]
+        days = run_days(context)
+        chunks = [CostChunk(partition_store.store, llm_sentiment, run) for run in consecutive_runs(days, DAYS_PER_CHUNK)]
         staged = []
-        for result in ChunkRunner("llm_cost").run(cost_chunk, chunks):
+        for result in ChunkRunner("llm_cost", workers=_workers(len(llm_sentiment.keys))).run(cost_chunk, chunks):
             staged.extend(result.staged["llm_cost"])
             for day, metadata in result.metadata["llm_cost"].items():
                 context.add_asset_metadata(metadata, partition_key=day)
