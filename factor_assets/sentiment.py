@@ -94,7 +94,7 @@ def _workers(n_partitions: int) -> int:
 def _failure(failures: dict[str, SentimentError], n_partitions: int) -> Failure:
     """One error for the step: the cause first (not the requests merely not sent because of it)."""
     ordered = sorted(failures.items(), key=lambda kv: (isinstance(kv[1], ScoringAborted), kv[0]))
-    cause = ordered[0][1]
+    cause = str(ordered[0][1]).rstrip(". ") + "."
     shown = ", ".join(key for key, _ in ordered[:8]) + (f" and {len(ordered) - 8} more" if len(ordered) > 8 else "")
     return Failure(
         description=(
@@ -103,7 +103,7 @@ def _failure(failures: dict[str, SentimentError], n_partitions: int) -> Failure:
             "is in the cache, so a re-run pays only for the items not answered."
         ),
         metadata={"failed_partitions": MetadataValue.json([key for key, _ in ordered[:100]]),
-                  "error": MetadataValue.text(type(cause).__name__)},
+                  "error": MetadataValue.text(type(ordered[0][1]).__name__)},
     )
 
 
