@@ -254,8 +254,9 @@ def _metadata(partition: str, scorer: Scorer, frame: pd.DataFrame, stats: ScoreS
     attributed = items["cost_usd"].dropna()
     metadata: dict[str, Any] = {
         "partition": partition,
-        "model": scorer.model,
-        "prompt_version": scorer.prompt_version,
+        # what produced the rows (an offline partition may hold newswire tones and VADER scores)
+        "model": ", ".join(sorted(set(frame["model"].astype(str)))),
+        "prompt_version": ", ".join(sorted(set(frame["prompt_version"].astype(str)))),
         "anonymised": bool(scorer.anonymised),
         "no_news": bool(items.empty),
         "items": len(items),

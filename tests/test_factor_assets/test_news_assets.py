@@ -223,3 +223,21 @@ def test_the_sensor_runs_by_default_when_the_landing_folder_is_a_news_source():
     sensor = next(s for s in defs.sensors if s.name == "news_landing_sensor")
     assert sensor.default_status.value == "RUNNING"  # synthetic market source: newswire + landing by default
     assert build_news_landing_sensor(False).default_status.value == "STOPPED"
+
+
+def test_a_range_run_in_worker_processes_stores_what_single_day_runs_store(
+        instance, landing, data_root, pipeline_resources, feeds, monkeypatch):
+    url = feeds.put_file("/desk.xml", rss(("Bitcoin on the feed", "https://f.test/1", "Wed, 17 Jan 2024 08:00:00 GMT")))
+    monkeypatch.setenv("NEWS_SOURCES", "synthetic,landing,feeds")
+    monkeypatch.setenv("NEWS_FEED_URLS", f"{url},http://127.0.0.1:{feeds.port}/gone.xml")
+    monkeypatch.setenv("NEWS_ON_FEED_ERROR", "skip")
+    land_news(landing, [_line("2024-01-01", "Bitcoin first"), _line("2024-01-09", "Ethereum ninth")])
+    days = [f"2024-01-{d:02d}" for d in range(1, 18)]  # 17 days: two chunks, run by the worker pool
+    result = run(instance, _resources(pipeline_resources), ["news_items"], days=days)
+    assert partition_metadata(result, "news_items")["2024-01-17"]["feed_errors"] == 1
+    ranged = {d: pq.read_table(partition_file(data_root, "news_items", d)) for d in days}
+    for day in ("2024-01-01", "2024-01-09", "2024-01-17"):
+        run(instance, _resources(pipeline_resources), ["news_items"], days=[day])
+        assert pq.read_table(partition_file(data_root, "news_items", day)).equals(ranged[day])
+    assert "Bitcoin on the feed" in ranged["2024-01-17"].column("title").to_pylist()
+    assert "Ethereum ninth" in ranged["2024-01-09"].column("title").to_pylist()

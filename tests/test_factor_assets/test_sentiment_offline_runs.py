@@ -66,7 +66,7 @@ def test_without_a_key_newswire_items_carry_the_wires_tone_and_others_vader_each
         assert landed["score"].tolist() == pytest.approx(expected, abs=1e-12)
         assert (frame["cost_usd"] == 0).all() and (frame["prompt_tokens"] == 0).all()
     metadata = partition_metadata(result, "llm_sentiment")[f"{D1}|BTCUSDT"]
-    assert metadata["calls_made"] == 0 and metadata["model"] == "lexicon:vader"
+    assert metadata["calls_made"] == 0 and metadata["model"] == "lexicon:vader, synthetic:newswire"
     assert not (data_root / "llm_cache").exists()  # free scores are not cached
 
 
@@ -86,7 +86,8 @@ def _expected_hourly(scores: pd.DataFrame, day: str, half_life_min: float = 120.
 
 
 def test_sentiment_hourly_is_the_decayed_mean_of_items_published_before_each_close_including_the_previous_day(
-        instance, resources, data_root):
+        instance, resources, data_root, monkeypatch):
+    monkeypatch.setattr("factor_assets.sentiment.SCORE_DAYS_PER_BATCH", 1)  # the range is scored in two batches
     _score(instance, resources, [D0, D1])
     for symbol in SYMBOLS:
         scores = pd.concat([stored(data_root, "llm_sentiment", d, symbol) for d in (D0, D1)], ignore_index=True)
