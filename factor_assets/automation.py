@@ -96,12 +96,15 @@ class SameDayInputsPresent(AutomationCondition):
 
     ``same_partition``: inputs with the same partitions (the (day, symbol) or
     the day itself). ``listed_symbols``: per-symbol inputs of a daily asset:
-    (day, S) for every registered S listed that day.
+    (day, S) for every registered S listed that day. ``same_day``: daily inputs
+    of a day x symbol asset: the partition's day.
     """
 
-    def __init__(self, same_partition: Sequence[str] = (), listed_symbols: Sequence[str] = ()):
+    def __init__(self, same_partition: Sequence[str] = (), listed_symbols: Sequence[str] = (),
+                 same_day: Sequence[str] = ()):
         self.same_partition = tuple(same_partition)
         self.listed_symbols = tuple(listed_symbols)
+        self.same_day = tuple(same_day)
 
     @property
     def name(self) -> str:
@@ -109,7 +112,8 @@ class SameDayInputsPresent(AutomationCondition):
 
     @property
     def description(self) -> str:
-        parts = [*self.same_partition, *(f"{a} (every symbol listed that day)" for a in self.listed_symbols)]
+        parts = [*self.same_partition, *(f"{a} (every symbol listed that day)" for a in self.listed_symbols),
+                 *(f"{a} (the partition's day)" for a in self.same_day)]
         return "inputs of the same day present: " + ", ".join(parts)
 
     async def _missing(self, context: AutomationContext, dep: str, keys: Iterable[str]) -> set[str]:
@@ -131,6 +135,9 @@ class SameDayInputsPresent(AutomationCondition):
         blocked: set[str] = set()
         for dep in self.same_partition:
             blocked |= await self._missing(context, dep, keys)
+        for dep in self.same_day:
+            missing_days = await self._missing(context, dep, {_split(k)[0] for k in keys})
+            blocked |= {k for k in keys if _split(k)[0] in missing_days}
         if self.listed_symbols:
             instance = context.asset_graph_view.instance
             listings = current_listings(instance)
@@ -149,6 +156,7 @@ def keep_fresh(
     listed_symbols: Sequence[str] = (),
     ignore_updates_of: Sequence[str] = (),
     per_symbol: bool = True,
+    same_day: Sequence[str] = (),
 ) -> AutomationCondition:
     """The condition of every downstream asset; see the module docstring."""
     updated = AutomationCondition.any_deps_updated()
@@ -161,8 +169,8 @@ def keep_fresh(
     )
     if per_symbol:
         condition = condition & SymbolListed()
-    if same_partition or listed_symbols:
-        condition = condition & SameDayInputsPresent(same_partition, listed_symbols)
+    if same_partition or listed_symbols or same_day:
+        condition = condition & SameDayInputsPresent(same_partition, listed_symbols, same_day)
     return condition.with_label("keep_fresh")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import Definitions, multiprocess_executor
+from dagster import Definitions, EnvVar, multiprocess_executor
 
 from factor_assets.automation import AUTOMATION_SENSOR
 from factor_assets.backtest import BACKTEST_ASSETS
@@ -19,11 +19,14 @@ from factor_assets.ingestion import ingestion_triggers
 from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
+from factor_assets.news import NEWS_ASSETS, build_news_landing_sensor
 from factor_assets.raw import build_raw_assets
+from factor_assets.sentiment import build_sentiment_assets
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
 from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
 from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
+from resources.sentiment import news_sources_resource, sentiment_scorer_resource
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
 
@@ -50,6 +53,25 @@ def market_data_resource(source: str, data_root: str) -> MarketDataResource:
     raise ValueError(f"MARKET_DATA_SOURCE={source!r}: expected one of synthetic, binance, landing")
 
 
+def sentiment_resources(source: str) -> dict:
+    """``news_sources`` and ``sentiment_scorer``; the API key only as an ``EnvVar`` (no key: the offline scorer)."""
+    return {
+        "news_sources": news_sources_resource(
+            sources=settings.get("NEWS_SOURCES"), market_source=source, feed_urls=settings.get("NEWS_FEED_URLS"),
+            landing_dir=settings.landing_dir(), aliases=settings.get("NEWS_ALIASES"),
+            on_bad_line=settings.get("NEWS_ON_BAD_LINE"), on_feed_error=settings.get("NEWS_ON_FEED_ERROR"),
+        ),
+        "sentiment_scorer": sentiment_scorer_resource(
+            api_key=EnvVar("OPENAI_API_KEY") if settings.secret_configured("OPENAI_API_KEY") else "",
+            base_url=settings.get("OPENAI_BASE_URL"), model=settings.get("SENTIMENT_MODEL"),
+            prices=settings.get("SENTIMENT_PRICES"), anonymise=settings.get_bool("SENTIMENT_ANONYMISE"),
+            offline=settings.get("SENTIMENT_OFFLINE_SCORER"),
+            max_concurrency=settings.get_int("SENTIMENT_MAX_CONCURRENCY"), timeout_s=settings.get_float("SENTIMENT_TIMEOUT_S"),
+            max_wait_s=settings.get_float("SENTIMENT_MAX_WAIT_S"), items_per_request=settings.get_int("SENTIMENT_ITEMS_PER_REQUEST"),
+        ),
+    }
+
+
 def build_resources(source: str) -> dict:
     data_root = settings.get("FACTOR_DATA_ROOT")
     warehouse = DuckDBWarehouse(data_root=data_root)
@@ -66,6 +88,7 @@ def build_resources(source: str) -> dict:
             quote_asset=settings.get("UNIVERSE_QUOTE_ASSET"),
             demo_symbols=settings.get("DEMO_SYMBOLS"),
         ),
+        **sentiment_resources(source),
     }
 
 
@@ -82,16 +105,20 @@ EXECUTOR = multiprocess_executor.configured(
 SOURCE = settings.get("MARKET_DATA_SOURCE")
 INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
 COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
+RESOURCES = build_resources(SOURCE)
+SENTIMENT_ASSETS = build_sentiment_assets(settings.get_float("SENTIMENT_LOOKBACK_H"), settings.get_float("SENTIMENT_HALF_LIFE_MIN"))
 
 defs = Definitions(
-    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
+    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS,
+            *NEWS_ASSETS, *SENTIMENT_ASSETS],
     jobs=[book_snapshot_job],
-    resources=build_resources(SOURCE),
+    resources=RESOURCES,
     sensors=[
         AUTOMATION_SENSOR,
         *UNIVERSE_SENSORS,
         *INGESTION_SENSORS,
         build_book_snapshot_sensor(COLLECTING, settings.get_int("BOOK_SNAPSHOT_INTERVAL_S")),
+        build_news_landing_sensor(RESOURCES["news_sources"].uses("landing")),
     ],
     schedules=INGESTION_SCHEDULES,
     executor=EXECUTOR,

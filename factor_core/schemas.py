@@ -147,4 +147,8 @@ STORED_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     "liquidity_metrics": {"ts": TS},
     "liquidity_daily": {"ts": TS, "known_at": TS},
     "factor_bars": {"ts": TS, "close_time": TS, "close": pa.float64()},
+    # The sentiment layer (full schemas: factor_core.news.items / factor_core.sentiment; a test keeps them in step).
+    "news_items": {"item_id": pa.string(), "published_at": TS, "title": pa.string(), "symbols": pa.list_(pa.string())},
+    "llm_sentiment": {"status": pa.string(), "published_at": TS, "score": pa.float64(), "model": pa.string()},
+    "sentiment_hourly": {"ts": TS, "close_time": TS, "sentiment_score": pa.float64(), "sentiment_items": pa.int64()},
 }

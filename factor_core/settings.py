@@ -78,6 +78,39 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BACKTEST_COST_BPS", "5", "One-way trading cost in basis points charged on turnover."),
     Setting("BACKTEST_QUANTILES", "5", "Number of cross-sectional quantiles (capped at the universe size)."),
     Setting(
+        "NEWS_SOURCES",
+        "",
+        "Comma-separated news sources of news_items: synthetic (newswire), landing (news/*.jsonl), feeds; "
+        "empty = synthetic,landing with MARKET_DATA_SOURCE=synthetic, else landing.",
+    ),
+    Setting("NEWS_FEED_URLS", "", "Comma-separated RSS / Atom feed URLs (the feeds source)."),
+    Setting(
+        "NEWS_ALIASES",
+        "",
+        "Extra symbol aliases for matching news, SYMBOL=alias|alias;... or JSON {\"SYMBOL\": [\"alias\"]}.",
+    ),
+    Setting("NEWS_ON_BAD_LINE", "error", "A landing news file with a bad line: error (refuse the file) or skip the line."),
+    Setting("NEWS_ON_FEED_ERROR", "error", "A feed that fails or is not RSS / Atom: error (fail the day) or skip it."),
+    Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", "OpenAI-compatible endpoint of the sentiment scorer."),
+    Setting("SENTIMENT_MODEL", "gpt-4o-mini", "Model the sentiment scorer asks (with OPENAI_API_KEY set)."),
+    Setting(
+        "SENTIMENT_PRICES",
+        "",
+        "Price table overrides, USD per 1M tokens: JSON {\"model\": [prompt, completion]}; empty = built-in list prices.",
+    ),
+    Setting("SENTIMENT_ANONYMISE", "true", "Replace the scored asset's names by a neutral token in the prompt."),
+    Setting(
+        "SENTIMENT_OFFLINE_SCORER",
+        "auto",
+        "Scorer without an API key: auto (newswire tone for its items, VADER otherwise) or lexicon:vader.",
+    ),
+    Setting("SENTIMENT_MAX_CONCURRENCY", "4", "Most LLM requests in flight per step."),
+    Setting("SENTIMENT_TIMEOUT_S", "30", "Timeout of one LLM request, seconds."),
+    Setting("SENTIMENT_MAX_WAIT_S", "120", "Longest Retry-After the scorer waits on a 429 before failing."),
+    Setting("SENTIMENT_ITEMS_PER_REQUEST", "1", "News items per LLM request (same symbol)."),
+    Setting("SENTIMENT_HALF_LIFE_MIN", "120", "Half-life of the hourly as-of sentiment's decayed mean, minutes."),
+    Setting("SENTIMENT_LOOKBACK_H", "24", "Hours of news the hourly as-of sentiment looks back."),
+    Setting(
         "DEMO_SYMBOLS",
         "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,XRPUSDT",
         "Universe registered by `make demo`.",
@@ -116,6 +149,29 @@ def get_int(name: str) -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name}={raw!r} is not an integer") from exc
+
+
+def get_bool(name: str) -> bool:
+    raw = get(name).lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={get(name)!r} is not a boolean (true or false)")
+
+
+def get_list(name: str) -> list[str]:
+    """A comma-separated setting as its non-empty, stripped entries."""
+    return [part.strip() for part in get(name).split(",") if part.strip()]
+
+
+def secret_configured(name: str) -> bool:
+    """Whether the secret ``name`` is set (non-empty) in the environment; its value is not kept anywhere.
+
+    Resources take the value through Dagster's ``EnvVar``; this only decides
+    which resource to build (the offline scorer when no API key is set).
+    """
+    return bool(os.environ.get(name, "").strip())
 
 
 def landing_dir() -> str:

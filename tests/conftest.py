@@ -57,14 +57,16 @@ def require_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture
 def pipeline_resources(data_root: Path):
-    """``pipeline_resources(market_data=None)``: the code location's resources over the test's data root."""
+    """``pipeline_resources(market_data=None, universe=None, news_sources=None, sentiment_scorer=None)``: the code location's resources over the test's data root."""
     from resources.market_data import SyntheticMarketData
     from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
     from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
+    from resources.sentiment import NewsSourcesResource, SentimentScorerResource
+
     from factor_assets.universe import UniverseResource
 
-    def build(market_data=None, universe=None) -> dict:
+    def build(market_data=None, universe=None, news_sources=None, sentiment_scorer=None) -> dict:
         store = PartitionStoreResource(root=str(data_root))
         warehouse = DuckDBWarehouse(data_root=str(data_root))
         return {
@@ -74,6 +76,9 @@ def pipeline_resources(data_root: Path):
             "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
             "market_data": market_data or SyntheticMarketData(trades_per_minute=2),
             "universe_source": universe or UniverseResource(),
+            # offline by default: the synthetic newswire, the test's landing folder, no API key
+            "news_sources": news_sources or NewsSourcesResource(landing_dir=str(data_root / "landing")),
+            "sentiment_scorer": sentiment_scorer or SentimentScorerResource(),
         }
 
     return build

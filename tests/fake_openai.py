@@ -66,7 +66,10 @@ class FakeOpenAI:
     model_reported: str | None = None  # model name in answers (default: the requested one)
     requests: list[RecordedRequest] = field(default_factory=list)
     answers: list[dict] = field(default_factory=list)  # {"title", "text", "answer"} per answered item
+    usages: list[tuple[int, int]] = field(default_factory=list)  # (prompt, completion) tokens of each answer sent
     files: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    in_flight: int = 0  # completion requests being answered right now
+    max_in_flight: int = 0  # the most seen at once (concurrency bounds are counted, not timed)
     _script: deque = field(default_factory=deque)
 
     # ------------------------------------------------------------------ control
@@ -126,6 +129,14 @@ class FakeOpenAI:
         return web.Response(status=status, body=body, content_type=content_type)
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(RecordedRequest(dict(request.headers), body))
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -149,6 +160,7 @@ class FakeOpenAI:
         user = next(m["content"] for m in body["messages"] if m["role"] == "user")
         content = reply.content if reply.content is not None else self._default_content(body, user)
         prompt_tokens, completion_tokens = reply.usage or (len(user) // 4 + 40, len(content) // 4 + 1)
+        self.usages.append((prompt_tokens, completion_tokens))
         message: dict = {"role": "assistant", "content": content, "refusal": None}
         if reply.tool_calls:
             message["tool_calls"] = [{"id": "call_1", "type": "function",

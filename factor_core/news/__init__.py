@@ -2,7 +2,13 @@
 a synthetic newswire; alias matching, stable ids and de-duplication."""
 
 from factor_core.news.aliases import DEFAULT_ALIASES, AliasTable
-from factor_core.news.collect import NewsItemsResult, abuild_news_items, build_news_items
+from factor_core.news.collect import (
+    NewsItemsResult,
+    abuild_news_items,
+    assemble_news_items,
+    build_news_items,
+    carry_feed_items,
+)
 from factor_core.news.errors import BadLine, FeedError, LandingNewsError, NewsSourceError
 from factor_core.news.feeds import parse_feed, read_feeds
 from factor_core.news.items import NEWS_ITEM_COLUMNS, NEWS_ITEMS_SCHEMA, deduplicate, items_frame, make_item_id
@@ -23,7 +29,9 @@ __all__ = [
     "NewswireConfig",
     "SyntheticNewswire",
     "abuild_news_items",
+    "assemble_news_items",
     "build_news_items",
+    "carry_feed_items",
     "deduplicate",
     "items_frame",
     "make_item_id",

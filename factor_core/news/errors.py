@@ -25,6 +25,9 @@ class FeedError(NewsSourceError):
         self.url, self.problem = url, problem
         super().__init__(f"news feed {url}: {problem}")
 
+    def __reduce__(self):  # picklable: a range run hands feed failures (skip mode) to worker processes
+        return (FeedError, (self.url, self.problem))
+
 
 class BadLine:
     """One refused line of a landing file: where it is and why."""
@@ -45,7 +48,7 @@ class LandingNewsError(NewsSourceError, ValueError):
     """A landing ``*.jsonl`` file with lines that are not news items; the whole file is refused."""
 
     def __init__(self, path: str, bad_lines: list[BadLine], *, shown: int = 5):
-        self.path, self.bad_lines = path, bad_lines
+        self.path, self.bad_lines, self.shown = path, bad_lines, shown
         listed = "; ".join(f"line {b.line}: {b.problem}" for b in bad_lines[:shown])
         more = f" (and {len(bad_lines) - shown} more)" if len(bad_lines) > shown else ""
         super().__init__(
@@ -53,3 +56,10 @@ class LandingNewsError(NewsSourceError, ValueError):
             "Fix or remove those lines (one JSON object per line with published_at and title), "
             "or read with on_bad_line='skip' to keep the other lines."
         )
+
+    def __reduce__(self):  # picklable (worker processes hand errors back to the step)
+        return (_landing_news_error, (self.path, self.bad_lines, self.shown))
+
+
+def _landing_news_error(path: str, bad_lines: list[BadLine], shown: int) -> LandingNewsError:
+    return LandingNewsError(path, bad_lines, shown=shown)

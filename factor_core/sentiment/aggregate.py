@@ -32,8 +32,21 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 HOURLY_COLUMNS = ("ts", "close_time", "sentiment", "sentiment_weight", "sentiment_items", "last_news_at")
+
+#: Stored schema of a ``sentiment_hourly`` partition (day x symbol; ``date`` / ``symbol`` live in the path):
+#: what the cross-section joins on ``(ts, symbol)``. ``sentiment_score`` is null where no item was in the window.
+SENTIMENT_HOURLY_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("ns", tz="UTC")),  # bar open
+        ("close_time", pa.timestamp("ns", tz="UTC")),  # ts + 1h: the value is known here
+        ("sentiment_score", pa.float64()),
+        ("sentiment_items", pa.int64()),
+    ]
+)
+SENTIMENT_HOURLY_COLUMNS: tuple[str, ...] = tuple(SENTIMENT_HOURLY_SCHEMA.names)
 _NS_PER_MIN = 60 * 10**9
 
 
@@ -115,6 +128,13 @@ def hourly_asof_sentiment(
             "last_news_at": last_at,
         }
     )
+
+
+def sentiment_hourly_table(hourly: pd.DataFrame) -> pa.Table:
+    """:func:`hourly_asof_sentiment` rows as a table of ``SENTIMENT_HOURLY_SCHEMA`` (``sentiment`` ->
+    ``sentiment_score``, NaN -> null), the stored form of a ``sentiment_hourly`` partition."""
+    frame = hourly.rename(columns={"sentiment": "sentiment_score"})[list(SENTIMENT_HOURLY_COLUMNS)]
+    return pa.Table.from_pandas(frame, schema=SENTIMENT_HOURLY_SCHEMA, preserve_index=False)
 
 
 def hourly_asof_sentiment_by_symbol(scored: pd.DataFrame, day: dt.date, **options) -> pd.DataFrame:

@@ -28,6 +28,9 @@ class ItemResult:
     prompt_tokens: int | None = 0
     completion_tokens: int | None = 0
     cost_usd: float | None = 0.0
+    #: What produced this verdict when it is not the scorer's own label (a routing scorer's parts).
+    model: str | None = None
+    prompt_version: str | None = None
 
 
 @dataclass

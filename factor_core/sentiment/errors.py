@@ -32,5 +32,9 @@ class ScoringFailed(SentimentError):
     """A request that failed for good: retries exhausted, a timeout, or a refused request."""
 
 
+class ScoringAborted(ScoringFailed):
+    """A request that was not sent because an earlier request of the same step failed for good."""
+
+
 class InvalidNewsInput(SentimentError, ValueError):
     """A ``news_items`` frame that does not fit the partition being scored."""

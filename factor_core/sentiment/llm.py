@@ -24,8 +24,15 @@ silently; here every attempt is counted and a Retry-After longer than
   URL>"), and requests not yet sent are not sent;
 * other 4xx (e.g. an endpoint without structured output): ScoringFailed at once.
 
-At most ``max_concurrency`` requests are in flight (the Dagster ``llm_api``
-pool bounds the number of processes doing this).
+At most ``max_concurrency`` requests are in flight per scorer and event loop,
+however many partitions are scored at once (``ascore_symbol_days`` runs a
+step's partitions concurrently through one scorer; the Dagster ``llm_api``
+pool bounds the number of steps doing this). Until one request has been
+answered, requests go one at a time, so a refused key or a wrong URL costs one
+call, not a volley. Once a request has failed for good (a refused key,
+retries exhausted, a Retry-After over the budget), requests not yet sent are
+not sent (:class:`ScoringAborted`); those in flight finish and their answers
+are kept.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import email.utils
 import math
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 import openai
@@ -43,7 +51,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from factor_core.news.aliases import AliasTable
 from factor_core.sentiment.base import BatchCallback, ItemResult, ItemToScore, ScoreStats
 from factor_core.sentiment.cache import cache_key
-from factor_core.sentiment.errors import ApiKeyRefused, RateLimitTooLong, ScoringFailed, redact
+from factor_core.sentiment.errors import ApiKeyRefused, RateLimitTooLong, ScoringAborted, ScoringFailed, redact
 from factor_core.sentiment.pricing import PriceTable, allocate
 from factor_core.sentiment.prompt import PromptSettings, messages, prompt_fingerprint, render_item
 from factor_core.sentiment.schema import Verdict, rejection, response_format, validate_batch, validate_single
@@ -92,6 +100,27 @@ def retry_after_s(exc: BaseException) -> float | None:
         if math.isfinite(seconds):
             return max(0.0, seconds)
     return None
+
+
+class _SharedLimits:
+    """What every ``score`` call of one scorer in one event loop shares (see the module docstring)."""
+
+    def __init__(self, max_concurrency: int):
+        self.semaphore = asyncio.Semaphore(max_concurrency)
+        self.first = asyncio.Lock()  # held by the lone request sent before any was answered
+        self.answered = False
+        self.failure: SentimentFailure | None = None  # the first request that failed for good
+
+    def check(self) -> None:
+        """Raise instead of sending when an earlier request failed for good."""
+        if self.failure is None:
+            return
+        if isinstance(self.failure, ApiKeyRefused):
+            raise ApiKeyRefused(str(self.failure))
+        raise ScoringAborted(f"not sent: an earlier request failed ({self.failure})")
+
+
+SentimentFailure = ApiKeyRefused | RateLimitTooLong | ScoringFailed
 
 
 def _transient(exc: BaseException) -> bool:
@@ -156,6 +185,7 @@ class OpenAIScorer:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._fingerprint = prompt_fingerprint()
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedLimits] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"OpenAIScorer(model={self.model!r}, base_url={self.base_url!r}, api_key=<hidden>)"
@@ -173,38 +203,53 @@ class OpenAIScorer:
         )
 
     # ------------------------------------------------------------------ scoring
+    def _shared_limits(self) -> _SharedLimits:
+        loop = asyncio.get_running_loop()
+        limits = self._limits.get(loop)
+        if limits is None:
+            limits = self._limits[loop] = _SharedLimits(self.max_concurrency)
+        return limits
+
     async def score(self, items: Sequence[ItemToScore], on_batch: BatchCallback, stats: ScoreStats) -> list[ItemResult]:
         """Results in the order of ``items``; raises on the first request that fails for good
         (after the other in-flight requests finished and reported their batches)."""
         batches = self._batches(items)
         results: list[ItemResult | None] = [None] * len(items)
-        refused = asyncio.Event()
-        semaphore = asyncio.Semaphore(self.max_concurrency)
+        limits = self._shared_limits()
         client = openai.AsyncOpenAI(api_key=self._api_key.reveal(), base_url=self.base_url, timeout=self.timeout_s,
                                     max_retries=0)
         try:
-            async def run(batch: list[int]) -> None:
-                async with semaphore:
-                    if refused.is_set():
-                        return
-                    try:
-                        batch_results = await self._score_batch(client, [items[i] for i in batch], stats)
-                    except ApiKeyRefused:
-                        refused.set()
-                        raise
+            async def send(batch: list[int]) -> None:
+                limits.check()
+                try:
+                    batch_results = await self._score_batch(client, [items[i] for i in batch], stats)
+                except (ApiKeyRefused, RateLimitTooLong, ScoringFailed) as exc:
+                    if limits.failure is None:
+                        limits.failure = exc
+                    raise
+                limits.answered = True
                 for i, result in zip(batch, batch_results):
                     results[i] = result
                 on_batch([(items[i], results[i]) for i in batch])  # type: ignore[misc]
 
-            # The first request goes alone: a refused key or a wrong URL costs one call, not a volley.
-            outcomes = await asyncio.gather(run(batches[0]), return_exceptions=True) if batches else []
-            if not any(isinstance(o, BaseException) for o in outcomes):
-                outcomes += await asyncio.gather(*(run(b) for b in batches[1:]), return_exceptions=True)
+            async def run(batch: list[int]) -> None:
+                async with limits.semaphore:
+                    if not limits.answered:
+                        # Nothing answered yet: one request at a time, so a refused key or a wrong URL
+                        # costs one call, not a volley (across every partition scored concurrently).
+                        async with limits.first:
+                            if not limits.answered:
+                                return await send(batch)
+                    await send(batch)
+
+            outcomes = await asyncio.gather(*(run(b) for b in batches), return_exceptions=True)
         finally:
             await client.close()
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
-            first = next((f for f in failures if isinstance(f, ApiKeyRefused)), failures[0])
+            # The cause, not the requests that were merely not sent because of it.
+            first = next((f for f in failures if isinstance(f, ApiKeyRefused)), None) \
+                or next((f for f in failures if not isinstance(f, ScoringAborted)), failures[0])
             raise first
         return results  # type: ignore[return-value]
 

@@ -8,14 +8,18 @@
   newswire's own tone for its items (the exact tone it generated the
   headline from), so the demo can show sentiment recovering the planted
   information coefficient. Items from any other source are rejected.
+* :class:`OfflineScorer` -- what runs by default without a key: the
+  newswire's own tone for the newswire's items, VADER for every other item;
+  each row is labelled with the scorer that produced it.
 
-Both are free (tokens 0, cost 0) and deterministic, hence not cached.
+All are free (tokens 0, cost 0) and deterministic, hence not cached.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Sequence
+from dataclasses import replace
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -76,3 +80,41 @@ class NewswireScorer:
             results.append(ItemResult(verdict))
         on_batch(list(zip(items, results)))
         return results
+
+
+class OfflineScorer:
+    """The newswire's tone for its own items, VADER for the rest; every row names its scorer.
+
+    Without a newswire every item goes to VADER. The labels of a ``no_news``
+    row (``model``, ``prompt_version``) are VADER's, the scorer that would
+    have read any other item.
+    """
+
+    anonymised = False
+    cacheable = False
+
+    def __init__(self, newswire: SyntheticNewswire | None = None, vader: VaderScorer | None = None):
+        self.vader = vader or VaderScorer()
+        self.wire = NewswireScorer(newswire) if newswire is not None else None
+        self.model = self.vader.model
+        self.prompt_version = self.vader.prompt_version
+
+    def cache_key(self, item: ItemToScore) -> str:  # pragma: no cover - not cacheable
+        raise NotImplementedError("offline scores are not cached")
+
+    def _is_wire_item(self, item: ItemToScore) -> bool:
+        return self.wire is not None and self.wire.newswire.tone(item.url or "") is not None
+
+    async def score(self, items: Sequence[ItemToScore], on_batch: BatchCallback, stats: ScoreStats) -> list[ItemResult]:
+        wire = [n for n, item in enumerate(items) if self._is_wire_item(item)]
+        wire_set = set(wire)
+        rest = [n for n in range(len(items)) if n not in wire_set]
+        results: list[ItemResult | None] = [None] * len(items)
+        for indices, scorer in ((wire, self.wire), (rest, self.vader)):
+            if not indices:
+                continue
+            scored = await scorer.score([items[n] for n in indices], lambda batch: None, stats)
+            for n, result in zip(indices, scored):
+                results[n] = replace(result, model=scorer.model, prompt_version=scorer.prompt_version)
+        on_batch(list(zip(items, results)))  # type: ignore[arg-type]
+        return results  # type: ignore[return-value]

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ COST_SUMMARY_COLUMNS = (
     "model", "prompt_version", "symbols", "items", "scored", "rejected", "no_news_rows", "cache_hits",
     "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_items",
 )
+#: Stored schema of an ``llm_cost`` partition (one UTC day; ``date`` lives in the path).
+LLM_COST_SCHEMA = pa.schema(
+    [(c, pa.string() if c in ("model", "prompt_version") else pa.float64() if c == "cost_usd" else pa.int64())
+     for c in COST_SUMMARY_COLUMNS]
+)
 
 
 def daily_cost_summary(frames: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
@@ -150,3 +156,8 @@ def daily_cost_summary(frames: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.Data
         )
     out = pd.DataFrame(rows, columns=list(COST_SUMMARY_COLUMNS))
     return out.astype({"model": "string", "prompt_version": "string"})
+
+
+def cost_to_arrow(summary: pd.DataFrame) -> pa.Table:
+    """:func:`daily_cost_summary` rows as a table of ``LLM_COST_SCHEMA`` (stable types on a day without rows)."""
+    return pa.Table.from_pandas(summary[list(COST_SUMMARY_COLUMNS)], schema=LLM_COST_SCHEMA, preserve_index=False)

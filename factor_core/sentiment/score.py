@@ -16,7 +16,7 @@ import asyncio
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from factor_core.sentiment.base import ItemResult, ItemToScore, Scorer, ScoreSta
 from factor_core.sentiment.cache import CachedAnswer, ScoreCache
 from factor_core.sentiment.errors import InvalidNewsInput, SentimentError
 from factor_core.sentiment.llm import OpenAIScorer
-from factor_core.sentiment.offline import NewswireScorer, VaderScorer
+from factor_core.sentiment.offline import NewswireScorer, OfflineScorer, VaderScorer
 
 TS = pa.timestamp("ns", tz="UTC")
 
@@ -70,20 +70,23 @@ def select_scorer(
     model: str | None,
     base_url: str | None = None,
     aliases: AliasTable,
-    offline: Literal["lexicon:vader", "synthetic:newswire"] = "lexicon:vader",
+    offline: Literal["auto", "lexicon:vader", "synthetic:newswire"] = "lexicon:vader",
     newswire: SyntheticNewswire | None = None,
     **llm_options: Any,
 ) -> Scorer:
-    """The LLM scorer when an API key is configured, else the offline scorer named by ``offline``."""
+    """The LLM scorer when an API key is configured, else the offline scorer named by ``offline``
+    (``"auto"``: the newswire's tone for its items, VADER for the others, see ``OfflineScorer``)."""
     if api_key:
         return OpenAIScorer(api_key=api_key, model=model or "", base_url=base_url, aliases=aliases, **llm_options)
+    if offline == "auto":
+        return OfflineScorer(newswire)
     if offline == "synthetic:newswire":
         if newswire is None:
             raise ValueError("the synthetic:newswire scorer needs the SyntheticNewswire that made the items")
         return NewswireScorer(newswire)
     if offline == "lexicon:vader":
         return VaderScorer()
-    raise ValueError(f"unknown offline scorer {offline!r}: use 'lexicon:vader' or 'synthetic:newswire'")
+    raise ValueError(f"unknown offline scorer {offline!r}: use 'auto', 'lexicon:vader' or 'synthetic:newswire'")
 
 
 def _items_for(
@@ -129,8 +132,8 @@ def _row(item_id, published_at, scorer: Scorer, result: ItemResult | None, cache
         "topics": json.dumps(list(v.topics), ensure_ascii=False),
         "rationale": v.rationale,
         "rejected_reason": v.rejected_reason,
-        "model": model or scorer.model,
-        "prompt_version": version or scorer.prompt_version,
+        "model": model or result.model or scorer.model,
+        "prompt_version": version or result.prompt_version or scorer.prompt_version,
         "anonymised": scorer.anonymised,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
@@ -209,14 +212,51 @@ def score_symbol_day(news_items: pd.DataFrame, **kwargs: Any) -> SentimentPartit
     return asyncio.run(ascore_symbol_day(news_items, **kwargs))
 
 
+PartitionOutcome = SentimentPartition | SentimentError
+
+
+async def ascore_symbol_days(
+    news_by_day: Mapping[dt.date, pd.DataFrame],
+    partitions: Sequence[tuple[dt.date, str]],
+    *,
+    scorer: Scorer,
+    cache: ScoreCache | None = None,
+) -> dict[tuple[dt.date, str], PartitionOutcome]:
+    """Several symbol-days at once through one scorer: ``{(day, symbol): partition or its error}``.
+
+    ``news_by_day[day]`` is the ``news_items`` partition of ``day``. The
+    partitions run concurrently; the scorer's own limits bound the requests in
+    flight across all of them (see ``factor_core.sentiment.llm``). A failed
+    partition is returned as its :class:`SentimentError` (the others still
+    finish, and everything answered is in the cache); any other exception
+    propagates.
+    """
+    outcomes = await asyncio.gather(
+        *(ascore_symbol_day(news_by_day[day], day=day, symbol=symbol, scorer=scorer, cache=cache)
+          for day, symbol in partitions),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException) and not isinstance(outcome, SentimentError):
+            raise outcome
+    return dict(zip(partitions, outcomes))  # type: ignore[arg-type]
+
+
+def score_symbol_days(news_by_day: Mapping[dt.date, pd.DataFrame], partitions: Sequence[tuple[dt.date, str]],
+                      **kwargs: Any) -> dict[tuple[dt.date, str], PartitionOutcome]:
+    """Synchronous :func:`ascore_symbol_days`."""
+    return asyncio.run(ascore_symbol_days(news_by_day, partitions, **kwargs))
+
+
 def _metadata(partition: str, scorer: Scorer, frame: pd.DataFrame, stats: ScoreStats, *, cache_hits: int) -> dict:
     items = frame[frame["status"] != "no_news"]
     reasons = Counter(r for r in items["rejected_reason"].dropna())
     attributed = items["cost_usd"].dropna()
     metadata: dict[str, Any] = {
         "partition": partition,
-        "model": scorer.model,
-        "prompt_version": scorer.prompt_version,
+        # what produced the rows (an offline partition may hold newswire tones and VADER scores)
+        "model": ", ".join(sorted(set(frame["model"].astype(str)))),
+        "prompt_version": ", ".join(sorted(set(frame["prompt_version"].astype(str)))),
         "anonymised": bool(scorer.anonymised),
         "no_news": bool(items.empty),
         "items": len(items),

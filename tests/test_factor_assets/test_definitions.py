@@ -29,6 +29,10 @@ def test_every_layer_is_an_asset_with_declared_lineage():
         "factor_panel": ["factor_bars", "symbol_universe"],
         "backtest_daily": ["factor_panel"],
         "backtest_summary": ["backtest_daily"],
+        "news_items": ["symbol_universe"],
+        "llm_sentiment": ["news_items"],
+        "sentiment_hourly": ["llm_sentiment"],
+        "llm_cost": ["llm_sentiment"],
     }
 
 
@@ -42,6 +46,8 @@ def test_compute_assets_take_a_range_in_one_run_and_only_duckdb_writers_share_it
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert (node.pools == {"duckdb"}) == (node.partitions_def is None and key.path[-1] != "symbol_universe"), key
+    # The one step that calls the LLM runs in its own pool.
+    assert {key.path[-1] for key in graph.get_all_asset_keys() if graph.get(key).pools == {"llm_api"}} == {"llm_sentiment"}
 
 
 def test_definitions_validate_through_the_dagster_cli(dagster_home):

@@ -98,14 +98,14 @@ def test_rejected_answers_are_cached_too(server, cache):
 
 
 def test_answers_paid_before_a_failure_are_kept_and_not_bought_again(server, cache):
-    # Requests go one at a time: items 0, 1 answered, item 2 fails three times, item 3 answered.
+    # Requests go one at a time: items 0, 1 answered, item 2 fails three times, item 3 is then not sent.
     server.script(Reply(), Reply(), Reply(status=500), Reply(status=500), Reply(status=500))
     with pytest.raises(ScoringFailed, match="2024-01-02|BTCUSDT"):
         run(server, cache, items(4), max_concurrency=1, max_attempts=3)
-    assert server.calls == 6 and len(cache) == 3
+    assert server.calls == 5 and len(cache) == 2
     result = run(server, cache, items(4))
-    assert server.calls == 7  # only the failed item
-    assert result.frame["cache_hit"].tolist() == [True, True, False, True]
+    assert server.calls == 7  # only the items not answered before
+    assert result.frame["cache_hit"].tolist() == [True, True, False, False]
 
 
 def test_the_cache_survives_into_another_process(server, cache, tmp_path):

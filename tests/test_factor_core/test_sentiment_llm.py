@@ -19,8 +19,10 @@ from factor_core.sentiment import (
     OpenAIScorer,
     PriceTable,
     RateLimitTooLong,
+    ScoringAborted,
     ScoringFailed,
     score_symbol_day,
+    score_symbol_days,
 )
 from factor_core.sentiment.prompt import SYSTEM_PROMPT, PromptSettings
 from factor_core.sentiment.schema import response_format
@@ -234,3 +236,40 @@ def test_an_unpriced_model_records_tokens_and_a_null_cost(server):
     frame = result.frame
     assert frame["prompt_tokens"].iloc[0] > 0 and pd.isna(frame["cost_usd"].iloc[0])
     assert result.metadata["unpriced_items"] == 1
+
+
+# --------------------------------------------------------------------------- several partitions at once
+
+
+def _partitions(n_symbols: int, n_items: int):
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT"][:n_symbols]
+    frame = news(*[(f"{s} note {i}", f"https://x.test/{s}/{i}", [s]) for s in symbols for i in range(n_items)])
+    return {DAY: frame}, [(DAY, s) for s in symbols]
+
+
+def test_partitions_scored_together_share_one_bound_on_requests_in_flight(server):
+    news_by_day, partitions = _partitions(3, 3)
+    server.script(*[Reply(delay_s=0.2)] * 9)
+    outcomes = score_symbol_days(news_by_day, partitions, scorer=scorer(server, max_concurrency=2))
+    assert server.calls == 9 and server.max_in_flight == 2  # not 2 per partition
+    assert all(o.frame["status"].eq("scored").all() for o in outcomes.values())
+
+
+def test_a_refused_key_costs_one_call_across_every_partition_scored_together(server):
+    news_by_day, partitions = _partitions(3, 2)
+    outcomes = score_symbol_days(news_by_day, partitions, scorer=scorer(server, api_key="sk-wrong-777"))
+    assert server.calls == 1
+    assert all(isinstance(o, ApiKeyRefused) for o in outcomes.values())
+    assert all(f"llm_sentiment {DAY}|{s}" in str(outcomes[(DAY, s)]) for _, s in partitions)
+
+
+def test_once_a_request_fails_for_good_no_further_request_is_sent(server):
+    news_by_day, partitions = _partitions(2, 2)
+    server.script(Reply(), Reply(status=500), Reply(status=500))
+    outcomes = score_symbol_days(news_by_day, partitions, scorer=scorer(server, max_concurrency=1, max_attempts=2))
+    assert server.calls == 3  # one answer, one request failing twice; the last two are never sent
+    errors = list(outcomes.values())
+    assert all(isinstance(e, ScoringFailed) for e in errors)
+    causes = [e for e in errors if not isinstance(e, ScoringAborted)]
+    assert len(causes) == 1 and "2 attempt(s)" in str(causes[0])
+    assert all("not sent: an earlier request failed" in str(e) for e in errors if isinstance(e, ScoringAborted))

@@ -56,3 +56,40 @@ def test_items_outside_the_partitions_day_are_refused_naming_the_partition():
     frame = news(("Bitcoin tomorrow", "https://x.test/t", ["BTCUSDT"]), day=DAY.replace(day=3))
     with pytest.raises(ValueError, match=r"llm_sentiment 2024-01-02\|BTCUSDT: news item .* outside the day"):
         score_symbol_day(frame, day=DAY, symbol="BTCUSDT", scorer=VaderScorer())
+
+
+def test_the_auto_offline_scorer_gives_newswire_items_their_tone_and_other_items_vader_each_labelled():
+    import datetime as dt
+
+    from factor_core.news import SyntheticNewswire, items_frame
+    from factor_core.sentiment import OfflineScorer
+    from factor_core.simulator import SimulatorConfig
+
+    wire = SyntheticNewswire(["BTCUSDT"], SimulatorConfig(seed=3, signal_ic=0.2))
+    day = dt.date(2024, 1, 2)
+    records = wire.records(day)[:3] + [
+        {"published_at": pd.Timestamp("2024-01-02T12:00:00Z"), "source": "desk", "title": "Bitcoin soars, excellent",
+         "text": "", "url": "https://x.test/1", "symbols": ["BTCUSDT"]}]
+    scorer = select_scorer(api_key=None, model=None, aliases=ALIASES, offline="auto", newswire=wire)
+    assert isinstance(scorer, OfflineScorer)
+    frame = items_frame(records)
+    out = score_symbol_day(frame, day=day, symbol="BTCUSDT", scorer=scorer).frame
+    by_url = out.merge(frame[["item_id", "url"]], on="item_id", validate="one_to_one")
+    from_wire = by_url["url"].str.startswith("synthetic://")
+    assert by_url.loc[from_wire, "score"].tolist() == [wire.tone(u) for u in by_url.loc[from_wire, "url"]]
+    assert set(by_url.loc[from_wire, "model"]) == {"synthetic:newswire"}
+    assert set(by_url.loc[from_wire, "prompt_version"]) == {"newswire-tone-v1"}
+    other = by_url[~from_wire]
+    assert other["model"].tolist() == ["lexicon:vader"]
+    assert other["score"].tolist() == [SentimentIntensityAnalyzer().polarity_scores("Bitcoin soars, excellent")["compound"]]
+    empty = score_symbol_day(items_frame([]), day=day, symbol="BTCUSDT", scorer=scorer).frame
+    assert empty["status"].tolist() == ["no_news"] and empty["model"].tolist() == ["lexicon:vader"]
+
+
+def test_the_auto_offline_scorer_without_a_newswire_scores_everything_with_vader():
+    from factor_core.sentiment import OfflineScorer
+
+    scorer = OfflineScorer(None)
+    frame = news(("synthetic looking", "synthetic://newswire/2024-01-02/BTCUSDT/outlook/03", ["BTCUSDT"]))
+    out = score_symbol_day(frame, day=DAY, symbol="BTCUSDT", scorer=scorer).frame
+    assert out["model"].tolist() == ["lexicon:vader"]
