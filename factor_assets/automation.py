@@ -148,11 +148,21 @@ def keep_fresh(
     listed_symbols: Sequence[str] = (),
     ignore_updates_of: Sequence[str] = (),
     per_symbol: bool = True,
+    alongside: Sequence[str] = (),
 ) -> AutomationCondition:
-    """The condition of every downstream asset; see the module docstring."""
+    """The condition of every downstream asset; see the module docstring.
+
+    ``alongside``: for an asset without inputs that a source produces beside other
+    assets of the same partitions (the simulator's planted signal beside its bars):
+    requested when the same partition of one of those is updated, no lineage implied.
+    """
     updated = AutomationCondition.any_deps_updated()
     if ignore_updates_of:
         updated = updated.ignore(AssetSelection.assets(*ignore_updates_of))
+    for other in alongside:
+        updated = updated | AutomationCondition.asset_matches(
+            other, AutomationCondition.newly_updated() | AutomationCondition.will_be_requested()
+        )
     condition = (
         (AutomationCondition.newly_missing() | updated).since_last_handled()
         & ~AutomationCondition.in_progress()

@@ -13,17 +13,17 @@ from pathlib import Path
 from dagster import Definitions, multiprocess_executor
 
 from factor_assets.automation import AUTOMATION_SENSOR
-from factor_assets.backtest import BACKTEST_ASSETS
 from factor_assets.collection import book_snapshot_job, build_book_snapshot_sensor
 from factor_assets.ingestion import ingestion_triggers
-from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
 from factor_assets.raw import build_raw_assets
+from factor_assets.research_layer import SENTIMENT_HOURLY, research_assets
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
 from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
 from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
+from resources.strategies import StrategiesResource
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
 
@@ -66,6 +66,7 @@ def build_resources(source: str) -> dict:
             quote_asset=settings.get("UNIVERSE_QUOTE_ASSET"),
             demo_symbols=settings.get("DEMO_SYMBOLS"),
         ),
+        "strategies": StrategiesResource(strategies_file=settings.strategies_file()),
     }
 
 
@@ -81,7 +82,10 @@ INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
 COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
 
 defs = Definitions(
-    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
+    assets=[
+        *UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *research_assets(SOURCE),
+        SENTIMENT_HOURLY,  # declared until the sentiment layer's own sentiment_hourly asset replaces it
+    ],
     jobs=[book_snapshot_job],
     resources=build_resources(SOURCE),
     sensors=[

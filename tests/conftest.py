@@ -57,14 +57,17 @@ def require_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture
 def pipeline_resources(data_root: Path):
-    """``pipeline_resources(market_data=None)``: the code location's resources over the test's data root."""
+    """``pipeline_resources(market_data=None, universe=None, strategies_file=None)``: the code location's
+    resources over the test's data root (``strategies_file`` None = the repository's strategies.yaml)."""
     from resources.market_data import SyntheticMarketData
     from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
+    from resources.strategies import StrategiesResource
     from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
     from factor_assets.universe import UniverseResource
+    from factor_core import settings
 
-    def build(market_data=None, universe=None) -> dict:
+    def build(market_data=None, universe=None, strategies_file=None) -> dict:
         store = PartitionStoreResource(root=str(data_root))
         warehouse = DuckDBWarehouse(data_root=str(data_root))
         return {
@@ -74,6 +77,7 @@ def pipeline_resources(data_root: Path):
             "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
             "market_data": market_data or SyntheticMarketData(trades_per_minute=2),
             "universe_source": universe or UniverseResource(),
+            "strategies": StrategiesResource(strategies_file=str(strategies_file or settings.strategies_file())),
         }
 
     return build

@@ -119,7 +119,8 @@ def run_backtest(
     (fewer rows = no positions where scores are missing). ``funding``: raw_funding rows
     (``symbol``, ``ts``, ``funding_rate``) of the period; ignored unless ``charge_funding``.
     """
-    start, end = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    # Nanosecond stamps, as every stored table has them (pandas 3 parses day strings to microseconds).
+    start, end = (pd.Timestamp(t).tz_convert("UTC").as_unit("ns") for t in (start, end))
     reason = skip_reason(spec, panel.columns)
     if reason:
         raise KeyError(reason)
@@ -218,7 +219,7 @@ def daily_from_hourly(hourly: pd.DataFrame, specs: Iterable[StrategySpec] = ()) 
     rows = []
     for (strategy, date), bars in hourly.groupby(["strategy", "date"], sort=True):
         row = {
-            "strategy": strategy, "date": date, "ts": pd.Timestamp(date, tz="UTC"),
+            "strategy": strategy, "date": date, "ts": pd.Timestamp(date, tz="UTC").as_unit("ns"),
             "n_bars": len(bars), "hours_invested": int((bars["exposure"] > 0).sum()),
             "gross_return": _compound(bars["gross_return"]),
             "fee_cost": float(bars["fee_cost"].sum()), "spread_cost": float(bars["spread_cost"].sum()),

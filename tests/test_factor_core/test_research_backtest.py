@@ -183,3 +183,14 @@ def test_a_delisted_symbol_leaves_the_book_and_missing_factors_skip_a_strategy()
     assert hourly.loc[T0 + 30 * HOUR, "q2_return"] == pytest.approx(r_other / 2, abs=1e-15)
     assert (hourly.loc[T0 + 31 * HOUR:, "n_long"] == 1).all()
     assert hourly["net_return"].notna().all()
+
+
+def test_backtest_tables_stamp_in_nanoseconds_like_every_stored_table():
+    from tests.test_factor_core.research_data import simulated_panel
+
+    panel, funding = simulated_panel(4, "2024-01-01", 2, factors=False)
+    spec = StrategySpec(name="p", factors={"planted_signal": 1.0})
+    result = backtest_days(panel, [spec], ["2024-01-02"], funding=funding)
+    for frame, columns in ((result.hourly, ("ts", "close_time")), (result.daily, ("ts",))):
+        for column in columns:
+            assert str(frame[column].dtype) == "datetime64[ns, UTC]", column
