@@ -138,11 +138,8 @@ def backtest_chunk(chunk: BacktestChunk) -> ChunkResult:
         window = panel[panel["date"].isin(window_days)]
         today = window[window["date"] == day]
         skipped = {s.name: reason for s in chunk.specs if (reason := _skip_on(s, today, day))}
-        runnable = [s for s in chunk.specs if s.name not in skipped]
-        if not runnable:
-            raise ValueError(f"backtest {day}: no configured strategy can run on that day's factor_panel: "
-                             + "; ".join(f"{name}: {reason}" for name, reason in skipped.items()))
-        funding = _funding_of(chunk, day, sorted(set(today["symbol"])))
+        runnable = [s for s in chunk.specs if s.name not in skipped]  # none (all warming up): an empty day
+        funding = _funding_of(chunk, day, sorted(set(today["symbol"]))) if runnable else pd.DataFrame()
         run = backtest_days(window, runnable, [day], funding=funding if len(funding) else None)
         for name, rows in (("backtest_daily", run.daily), ("backtest_hourly", run.hourly)):
             rows = rows.assign(**{FINGERPRINT: rows["strategy"].map(fingerprints)})
