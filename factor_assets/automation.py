@@ -154,7 +154,8 @@ def keep_fresh(
 
     ``alongside``: for an asset without inputs that a source produces beside other
     assets of the same partitions (the simulator's planted signal beside its bars):
-    requested when the same partition of one of those is updated, no lineage implied.
+    requested when the same partition of one of those is updated, and only where it
+    exists (a new symbol's history without data is not requested); no lineage implied.
     """
     updated = AutomationCondition.any_deps_updated()
     if ignore_updates_of:
@@ -170,8 +171,8 @@ def keep_fresh(
     )
     if per_symbol:
         condition = condition & SymbolListed()
-    if same_partition or listed_symbols:
-        condition = condition & SameDayInputsPresent(same_partition, listed_symbols)
+    if same_partition or listed_symbols or alongside:
+        condition = condition & SameDayInputsPresent([*same_partition, *alongside], listed_symbols)
     return condition.with_label("keep_fresh")
 
 
