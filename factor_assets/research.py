@@ -209,8 +209,9 @@ def factor_summary(
         raise ValueError("factor_report: no factor_ic partition is materialized; materialize factor_ic first")
     report = factor_report(ic_rows)
     daily_corr = factor_correlation.frame(factor_correlation.dims)
-    overall = (overall_factor_correlation(daily_corr) if not daily_corr.empty
-               else pd.DataFrame(columns=["factor_a", "factor_b", "rank_corr", "n_hours"]))
+    overall = (overall_factor_correlation(daily_corr) if not daily_corr.empty else pd.DataFrame({
+        "factor_a": pd.Series(dtype=str), "factor_b": pd.Series(dtype=str),
+        "rank_corr": pd.Series(dtype="float64"), "n_hours": pd.Series(dtype="int64")}))
 
     images = tearsheet.tear_sheet_images(pd.DataFrame(), ic_rows, report)
     heat_map = ({"correlation": tearsheet.correlation_heatmap_png(correlation_matrix(overall))}
