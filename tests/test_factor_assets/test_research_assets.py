@@ -306,3 +306,13 @@ def test_lineage_of_the_research_layer(instance):
     assert upstream("backtest_daily", "raw_funding", day) == [f"{day}|AAAUSDT", f"{day}|BBBUSDT"]
     yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
     assert upstream("factor_panel", "hourly_closes", yesterday) == []  # today is not a partition yet
+
+
+def test_daily_research_tables_are_duckdb_views_over_their_parquet_partitions(pipeline):
+    root = pipeline["root"]
+    for asset in ("hourly_closes", "factor_panel", "factor_ic", "factor_correlation", "backtest_daily",
+                  "backtest_hourly", "planted_signal"):
+        stored = sum(pq.read_metadata(p).num_rows for p in (root / asset).rglob("part-0.parquet"))
+        assert _warehouse(root, f"SELECT count(*) AS n FROM {asset}")["n"].iloc[0] == stored > 0, asset
+    days = _warehouse(root, "SELECT DISTINCT CAST(date AS VARCHAR) AS d FROM factor_panel ORDER BY d")["d"].tolist()
+    assert days == DAYS
