@@ -116,8 +116,9 @@ def hourly_closes(
     description=(
         "PLANTED, synthetic source only: the market simulator's hidden signal (known_at = hour boundary T, "
         "signal), which drives each symbol's idiosyncratic return over [T, T+1h) with information "
-        "coefficient SIM_SIGNAL_IC. It proves the research layer recovers a known signal after costs; it is "
-        "not an alpha, and every report marks it '(planted)'."
+        "coefficient SIM_SIGNAL_IC. It checks that the research layer finds a known signal (and, when the "
+        "planted edge beats the trading costs, earns it after them); it is not an alpha, and every report "
+        "marks it '(planted)'."
     ),
 )
 def planted_signal(
