@@ -157,11 +157,22 @@ def keep_fresh(
     ignore_updates_of: Sequence[str] = (),
     per_symbol: bool = True,
     same_day: Sequence[str] = (),
+    alongside: Sequence[str] = (),
 ) -> AutomationCondition:
-    """The condition of every downstream asset; see the module docstring."""
+    """The condition of every downstream asset; see the module docstring.
+
+    ``alongside``: for an asset without inputs that a source produces beside other
+    assets of the same partitions (the simulator's planted signal beside its bars):
+    requested when the same partition of one of those is updated, and only where it
+    exists (a new symbol's history without data is not requested); no lineage implied.
+    """
     updated = AutomationCondition.any_deps_updated()
     if ignore_updates_of:
         updated = updated.ignore(AssetSelection.assets(*ignore_updates_of))
+    for other in alongside:
+        updated = updated | AutomationCondition.asset_matches(
+            other, AutomationCondition.newly_updated() | AutomationCondition.will_be_requested()
+        )
     condition = (
         (AutomationCondition.newly_missing() | updated).since_last_handled()
         & ~AutomationCondition.in_progress()
@@ -169,8 +180,8 @@ def keep_fresh(
     )
     if per_symbol:
         condition = condition & SymbolListed()
-    if same_partition or listed_symbols or same_day:
-        condition = condition & SameDayInputsPresent(same_partition, listed_symbols, same_day)
+    if same_partition or listed_symbols or same_day or alongside:
+        condition = condition & SameDayInputsPresent([*same_partition, *alongside], listed_symbols, same_day)
     return condition.with_label("keep_fresh")
 
 

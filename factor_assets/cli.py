@@ -10,7 +10,9 @@
   ``--select`` argument of one layer (what ``make demo`` materializes).
 * ``factor-pipeline check-partition "2024-01-02|BTCUSDT"`` says whether a
   partition key is valid and, if not, which part is wrong and why.
-* ``factor-pipeline summary`` prints the backtest summary from the warehouse.
+* ``factor-pipeline report`` prints the backtest summary from the warehouse as a
+  table (percentages, 3 significant digits, dates) and the tear sheets' paths;
+  ``factor-pipeline summary`` is an alias.
 
 Materialization itself goes through ``dagster asset materialize`` so every run
 is recorded in the instance and visible in the UI.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import sys
 
 from factor_core import settings
@@ -169,25 +170,21 @@ def _cmd_check_partition(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format(value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:,.6g}"
-
-
-def _cmd_summary(_: argparse.Namespace) -> int:
+def _cmd_report(_: argparse.Namespace) -> int:
+    from factor_assets.tearsheets import REPORT_PAGES, report_path
+    from factor_core.research.report import format_summary_table
     from resources.warehouse import DuckDBWarehouse
 
     warehouse = DuckDBWarehouse(data_root=settings.get("FACTOR_DATA_ROOT"))
     with warehouse.connect(read_only=True) as con:
-        summary = con.execute("SELECT metric, value FROM backtest_summary").fetchall()
-    print("backtest summary (long-short, hourly rebalancing, after costs)")
-    for metric, value in summary:
-        if metric in ("start", "end"):
-            shown = dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        else:
-            shown = _format(value)
-        print(f"  {metric:<24} {shown}")
+        tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        summary = con.execute("SELECT * FROM backtest_summary").fetchdf() if "backtest_summary" in tables else None
+    print("backtest summary (each strategy after fees, half-spreads and funding; daily net returns)")
+    print(format_summary_table(summary))
+    for page in REPORT_PAGES:
+        path = report_path(warehouse.root_path, page)
+        if path.exists():
+            print(f"tear sheet: {path}")
     return 0
 
 
@@ -218,7 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("key", help='e.g. "2024-01-02|BTCUSDT" (day x symbol) or "2024-01-02" (daily)')
     check.set_defaults(handler=_cmd_check_partition)
 
-    commands.add_parser("summary", help="print the backtest summary").set_defaults(handler=_cmd_summary)
+    commands.add_parser("report", help="print the backtest summary table (from the warehouse)").set_defaults(
+        handler=_cmd_report)
+    commands.add_parser("summary", help="alias of report").set_defaults(handler=_cmd_report)
     return parser
 
 

@@ -13,20 +13,20 @@ from pathlib import Path
 from dagster import Definitions, EnvVar, multiprocess_executor
 
 from factor_assets.automation import AUTOMATION_SENSOR
-from factor_assets.backtest import BACKTEST_ASSETS
 from factor_assets.collection import book_snapshot_job, build_book_snapshot_sensor
 from factor_assets.ingestion import ingestion_triggers
-from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
 from factor_assets.news import NEWS_ASSETS, build_news_landing_sensor
 from factor_assets.raw import build_raw_assets
+from factor_assets.research_layer import research_assets
 from factor_assets.sentiment import build_sentiment_assets
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
 from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
 from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
 from resources.sentiment import news_sources_resource, sentiment_scorer_resource
+from resources.strategies import StrategiesResource
 from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
 
@@ -89,6 +89,7 @@ def build_resources(source: str) -> dict:
             demo_symbols=settings.get("DEMO_SYMBOLS"),
         ),
         **sentiment_resources(source),
+        "strategies": StrategiesResource(strategies_file=settings.strategies_file()),
     }
 
 
@@ -109,8 +110,10 @@ RESOURCES = build_resources(SOURCE)
 SENTIMENT_ASSETS = build_sentiment_assets(settings.get_float("SENTIMENT_LOOKBACK_H"), settings.get_float("SENTIMENT_HALF_LIFE_MIN"))
 
 defs = Definitions(
-    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS,
-            *NEWS_ASSETS, *SENTIMENT_ASSETS],
+    assets=[
+        *UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS,
+        *NEWS_ASSETS, *SENTIMENT_ASSETS, *research_assets(SOURCE),
+    ],
     jobs=[book_snapshot_job],
     resources=RESOURCES,
     sensors=[

@@ -151,4 +151,14 @@ STORED_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     "news_items": {"item_id": pa.string(), "published_at": TS, "title": pa.string(), "symbols": pa.list_(pa.string())},
     "llm_sentiment": {"status": pa.string(), "published_at": TS, "score": pa.float64(), "model": pa.string()},
     "sentiment_hourly": {"ts": TS, "close_time": TS, "sentiment_score": pa.float64(), "sentiment_items": pa.int64()},
+    # The research layer (docs/research.md): the key columns each consumer joins on.
+    "planted_signal": {"known_at": TS, "signal": pa.float64()},
+    "hourly_closes": {"ts": TS, "symbol": pa.string(), "close": pa.float64()},
+    "factor_panel": {"ts": TS, "close_time": TS, "symbol": pa.string(), "close": pa.float64()},
+    "factor_ic": {"ts": TS, "factor": pa.string(), "horizon_h": pa.int64(), "rank_ic": pa.float64()},
+    "factor_correlation": {"factor_a": pa.string(), "factor_b": pa.string(), "rank_corr": pa.float64(),
+                           "n_hours": pa.int64()},
+    "backtest_daily": {"strategy": pa.string(), "strategy_fingerprint": pa.string(), "net_return": pa.float64()},
+    "backtest_hourly": {"strategy": pa.string(), "strategy_fingerprint": pa.string(), "ts": TS,
+                        "net_return": pa.float64()},
 }

@@ -13,6 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from pathlib import Path
+
+#: The repository (and project) root: relative paths in settings are taken from here.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,11 @@ SETTINGS: tuple[Setting, ...] = (
         "Planted information coefficient of the simulator's hidden signal (0 = none).",
     ),
     Setting("SIM_TRADES_PER_MINUTE", "12", "Mean simulated trades per minute (before seasonality)."),
-    Setting("BACKTEST_COST_BPS", "5", "One-way trading cost in basis points charged on turnover."),
-    Setting("BACKTEST_QUANTILES", "5", "Number of cross-sectional quantiles (capped at the universe size)."),
+    Setting(
+        "STRATEGIES_FILE",
+        "strategies.yaml",
+        "Strategies the research layer backtests (YAML); a relative path is taken from the repository root.",
+    ),
     Setting(
         "NEWS_SOURCES",
         "",
@@ -178,3 +185,9 @@ def landing_dir() -> str:
     """``FACTOR_LANDING_DIR``, else ``$FACTOR_DATA_ROOT/landing``."""
     explicit = get("FACTOR_LANDING_DIR")
     return explicit or str(os.path.join(get("FACTOR_DATA_ROOT"), "landing"))
+
+
+def strategies_file() -> str:
+    """``STRATEGIES_FILE`` as an absolute path (relative to the repository root)."""
+    path = Path(get("STRATEGIES_FILE")).expanduser()
+    return str(path if path.is_absolute() else REPO_ROOT / path)

@@ -65,6 +65,16 @@ def previous_days(days: int, *, include_current: bool) -> TimeWindowPartitionMap
     return TimeWindowPartitionMapping(start_offset=-days, end_offset=0 if include_current else -1)
 
 
+def next_days(days: int) -> TimeWindowPartitionMapping:
+    """day <- the following ``days`` days (not the day itself): labels that need the future.
+
+    The last partition of the calendar maps to nothing; a day whose next day is not
+    materialized yet reads nothing (with ``allow_missing_partitions``).
+    """
+    # The newest day's next day is not a partition yet (still in progress): map it to nothing.
+    return TimeWindowPartitionMapping(start_offset=1, end_offset=days, allow_nonexistent_upstream_partitions=True)
+
+
 def register_symbols(instance, symbols: Iterable[str]) -> list[str]:
     """Add ``symbols`` to the instance's dynamic symbol partitions; returns the new ones.
 

@@ -57,16 +57,20 @@ def require_service(name: str, host: str, port: int) -> None:
 
 @pytest.fixture
 def pipeline_resources(data_root: Path):
-    """``pipeline_resources(market_data=None, universe=None, news_sources=None, sentiment_scorer=None)``: the code location's resources over the test's data root."""
+    """``pipeline_resources(market_data=None, universe=None, news_sources=None, sentiment_scorer=None,
+    strategies_file=None)``: the code location's resources over the test's data root
+    (``strategies_file`` None = the repository's strategies.yaml)."""
     from resources.market_data import SyntheticMarketData
     from resources.parquet_io_manager import ParquetIOManager, PartitionStoreResource
+    from resources.strategies import StrategiesResource
     from resources.warehouse import DuckDBWarehouse, WarehouseIOManager
 
     from resources.sentiment import NewsSourcesResource, SentimentScorerResource
 
     from factor_assets.universe import UniverseResource
+    from factor_core import settings
 
-    def build(market_data=None, universe=None, news_sources=None, sentiment_scorer=None) -> dict:
+    def build(market_data=None, universe=None, news_sources=None, sentiment_scorer=None, strategies_file=None) -> dict:
         store = PartitionStoreResource(root=str(data_root))
         warehouse = DuckDBWarehouse(data_root=str(data_root))
         return {
@@ -79,6 +83,7 @@ def pipeline_resources(data_root: Path):
             # offline by default: the synthetic newswire, the test's landing folder, no API key
             "news_sources": news_sources or NewsSourcesResource(landing_dir=str(data_root / "landing")),
             "sentiment_scorer": sentiment_scorer or SentimentScorerResource(),
+            "strategies": StrategiesResource(strategies_file=str(strategies_file or settings.strategies_file())),
         }
 
     return build

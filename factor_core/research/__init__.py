@@ -43,7 +43,9 @@ from factor_core.research.strategies import (
     StrategyConfigError,
     StrategySpec,
     load_strategies,
+    parse_strategies,
     skip_reason,
+    strategy_fingerprint,
     strategy_scores,
 )
 
@@ -54,5 +56,5 @@ __all__ = [
     "daily_factor_correlation", "daily_from_hourly", "factor_report", "factors_in", "forward_returns",
     "is_planted", "load_strategies", "membership_from_universe", "newey_west_t", "overall_factor_correlation",
     "planted_signal_rows", "quantiles_of", "rebalance_signals", "required_panel_days_before", "run_backtest",
-    "skip_reason", "strategy_scores", "summarize_backtests",
+    "parse_strategies", "skip_reason", "strategy_fingerprint", "strategy_scores", "summarize_backtests",
 ]

@@ -41,6 +41,25 @@ _NS_PER_HOUR = 3_600_000_000_000
 QUANTILE_COLUMNS = tuple(f"q{k}_return" for k in range(1, MAX_QUANTILES + 1))
 
 
+_F, _I, _S, _B, _T = "float64", "int64", "str", "bool", "datetime64[ns, UTC]"
+#: Column types of ``backtest_hourly`` / ``backtest_daily`` (also of the empty tables when no strategy runs).
+HOURLY_DTYPES: dict[str, str] = {
+    "strategy": _S, "ts": _T, "close_time": _T, "date": _S, "rebalance": _B, "n_long": _I, "n_short": _I,
+    "exposure": _F, "gross_return": _F, "fee_cost": _F, "spread_cost": _F, "funding": _F, "net_return": _F,
+    "turnover": _F, "n_spread_missing": _I, "ic": _F, **{c: _F for c in QUANTILE_COLUMNS},
+}
+DAILY_DTYPES: dict[str, str] = {
+    "strategy": _S, "date": _S, "ts": _T, "n_bars": _I, "hours_invested": _I, "gross_return": _F, "fee_cost": _F,
+    "spread_cost": _F, "funding": _F, "net_return": _F, "turnover": _F, "mean_ic": _F, "n_quantiles": _I,
+    "n_spread_missing": _I, "uses_planted_factor": _B, **{c: _F for c in QUANTILE_COLUMNS},
+}
+
+
+def empty_table(dtypes: dict[str, str]) -> pd.DataFrame:
+    """No rows, every column typed (so a stored empty day has the same schema as any other)."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})
+
+
 @dataclass(frozen=True)
 class BacktestResult:
     hourly: pd.DataFrame  # backtest_hourly rows
@@ -119,7 +138,8 @@ def run_backtest(
     (fewer rows = no positions where scores are missing). ``funding``: raw_funding rows
     (``symbol``, ``ts``, ``funding_rate``) of the period; ignored unless ``charge_funding``.
     """
-    start, end = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    # Nanosecond stamps, as every stored table has them (pandas 3 parses day strings to microseconds).
+    start, end = (pd.Timestamp(t).tz_convert("UTC").as_unit("ns") for t in (start, end))
     reason = skip_reason(spec, panel.columns)
     if reason:
         raise KeyError(reason)
@@ -218,7 +238,7 @@ def daily_from_hourly(hourly: pd.DataFrame, specs: Iterable[StrategySpec] = ()) 
     rows = []
     for (strategy, date), bars in hourly.groupby(["strategy", "date"], sort=True):
         row = {
-            "strategy": strategy, "date": date, "ts": pd.Timestamp(date, tz="UTC"),
+            "strategy": strategy, "date": date, "ts": pd.Timestamp(date, tz="UTC").as_unit("ns"),
             "n_bars": len(bars), "hours_invested": int((bars["exposure"] > 0).sum()),
             "gross_return": _compound(bars["gross_return"]),
             "fee_cost": float(bars["fee_cost"].sum()), "spread_cost": float(bars["spread_cost"].sum()),
@@ -240,7 +260,8 @@ def backtest_days(
     *,
     funding: pd.DataFrame | None = None,
 ) -> BacktestResult:
-    """``backtest_hourly`` and ``backtest_daily`` rows of every strategy for the UTC ``days``.
+    """``backtest_hourly`` and ``backtest_daily`` rows of every strategy for the UTC ``days``
+    (typed empty tables when no strategy can run).
 
     ``panel``: factor_panel rows of ``days`` plus the ``ceil(max lookback_hours / 24)``
     days before the first (``required_panel_days_before``). ``funding``: raw_funding of
@@ -262,8 +283,8 @@ def backtest_days(
         ran.append(spec)
         hourly = run_backtest(panel, spec, start=start, end=end, funding=funding)
         hourly_frames.append(hourly[hourly["date"].isin(days)])
-    hourly = pd.concat(hourly_frames, ignore_index=True) if hourly_frames else pd.DataFrame()
-    daily = daily_from_hourly(hourly, ran) if not hourly.empty else pd.DataFrame()
+    hourly = pd.concat(hourly_frames, ignore_index=True) if hourly_frames else empty_table(HOURLY_DTYPES)
+    daily = daily_from_hourly(hourly, ran) if not hourly.empty else empty_table(DAILY_DTYPES)
     return BacktestResult(hourly=hourly, daily=daily, skipped=skipped)
 
 

@@ -31,28 +31,43 @@ KEYS = ("ts", "close_time", "date", "symbol")
 #: z-scores are winsorised at this many standard deviations (a single outlier cannot dominate a composite).
 Z_CLIP = 3.0
 HOUR = pd.Timedelta(hours=1)
+#: Start of a membership interval for symbols listed before observation began.
+HISTORY_START = pd.Timestamp("1970-01-01", tz="UTC")
 
 
 def fwd_column(horizon_h: int) -> str:
     return f"fwd_ret_{horizon_h}h"
 
 
-def membership_from_universe(universe: pd.DataFrame) -> pd.DataFrame:
+def membership_from_universe(universe: pd.DataFrame, symbols: Iterable[str] = ()) -> pd.DataFrame:
     """``symbol_universe`` rows (``listed_on`` / ``delisted_on`` ISO dates) -> membership intervals.
 
-    A symbol is a member from ``listed_on`` 00:00 UTC (inclusive) until
-    ``delisted_on`` 00:00 UTC (exclusive; null = still listed). Symbols never
-    listed (``listed_on`` null) get no interval.
+    The same rule as ``factor_core.universe.is_listed`` (one definition of membership
+    for the panel, the automation conditions and the ingestion triggers): a symbol is a
+    member from ``listed_on`` 00:00 UTC through the end of ``delisted_on`` (it traded on
+    the day it was delisted), i.e. ``listed_from = listed_on`` (inclusive) and
+    ``listed_until = delisted_on + 1 day`` (exclusive). A null ``listed_on`` means
+    "listed before observation began" (a member from the start of history); a null
+    ``delisted_on`` means still listed. ``symbols`` the table does not know (a symbol
+    with data but no universe row) are members throughout, as ``is_listed`` says.
     """
     for column in ("symbol", "listed_on", "delisted_on"):
         if column not in universe.columns:
             raise ValueError(f"symbol_universe: missing column {column!r}; got {list(universe.columns)}")
-    listed = universe[universe["listed_on"].notna()].reset_index(drop=True)
-    return pd.DataFrame({
-        "symbol": listed["symbol"].astype(str),
-        "listed_from": pd.to_datetime(listed["listed_on"], utc=True),
-        "listed_until": pd.to_datetime(listed["delisted_on"], utc=True),
+    known = universe["symbol"].astype(str)
+    unknown = sorted(set(map(str, symbols)) - set(known))
+    listed_on = pd.to_datetime(universe["listed_on"], utc=True)
+    delisted_on = pd.to_datetime(universe["delisted_on"], utc=True)
+    membership = pd.DataFrame({
+        "symbol": pd.concat([known, pd.Series(unknown, dtype=str)], ignore_index=True),
+        "listed_from": pd.concat([listed_on.fillna(HISTORY_START), pd.Series([HISTORY_START] * len(unknown))],
+                                 ignore_index=True),
+        "listed_until": pd.concat([delisted_on + pd.Timedelta(days=1), pd.Series([pd.NaT] * len(unknown))],
+                                  ignore_index=True),
     })
+    membership["listed_from"] = pd.to_datetime(membership["listed_from"], utc=True)
+    membership["listed_until"] = pd.to_datetime(membership["listed_until"], utc=True)
+    return membership
 
 
 def member_mask(symbols: pd.Series, ts: pd.Series, membership: pd.DataFrame | None) -> np.ndarray:

@@ -115,13 +115,21 @@ def format_summary_table(summary: pd.DataFrame) -> str:
     return "\n".join(out + [""] + _footnotes(summary))
 
 
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table (what the Dagster UI renders in markdown metadata)."""
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+    return "\n".join([line(headers), "|" + "---|" * len(headers), *(line(r) for r in rows)])
+
+
 def _html_table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _report_rows(report: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+def factor_report_cells(report: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of the factor IC table, strongest |mean rank IC| first within each horizon."""
     layout = (("n_hours", "hours", "int"), ("mean_rank_ic", "mean rank IC", "num"),
               ("rank_ic_ir", "rank IC IR", "num"), ("rank_ic_t_nw", "t (Newey-West)", "num"),
               ("rank_ic_hit_rate", "hit rate", "pct"), ("rank_ic_decay", "decay vs 1h", "num"),
@@ -160,6 +168,6 @@ def render_html_report(
         parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>"
                      f"<img alt='{html.escape(name)}' src='data:image/png;base64,{encoded}'>")
     if report is not None and not report.empty:
-        parts.append("<h2>Factor IC report</h2>" + _html_table(*_report_rows(report)))
+        parts.append("<h2>Factor IC report</h2>" + _html_table(*factor_report_cells(report)))
     parts.append("</body></html>")
     return "\n".join(parts)

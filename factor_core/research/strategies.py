@@ -16,6 +16,8 @@ a symbol has at that hour, ``sum(w_f * s_f) / sum(w_f)``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -157,11 +159,36 @@ def validate_factor_names(spec: StrategySpec, known: Iterable[str] = PANEL_FACTO
         )
 
 
+def parse_strategies(entries: object, where: str) -> list[StrategySpec]:
+    """StrategySpecs from a list of mappings (a file's ``strategies:`` list or a run's config).
+
+    ``where`` names the origin in every error (a file path, or "run config"), with the
+    strategy (by position and name) and the field. Names must be unique; every factor
+    must be one the panel can carry.
+    """
+    if not isinstance(entries, list) or not entries:
+        raise StrategyConfigError(f"{where}: expected a non-empty list of strategy mappings, got {entries!r}")
+    specs: list[StrategySpec] = []
+    for position, entry in enumerate(entries, start=1):
+        label = entry.get("name") if isinstance(entry, Mapping) else None
+        try:
+            spec = StrategySpec.from_mapping(entry)
+            validate_factor_names(spec)
+        except (StrategyConfigError, TypeError) as exc:
+            raise StrategyConfigError(f"{where}: strategy #{position} ({label!r}): {exc}") from None
+        specs.append(spec)
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StrategyConfigError(f"{where}: strategy name(s) {duplicates} defined more than once")
+    return specs
+
+
 def load_strategies(path: str | Path) -> list[StrategySpec]:
     """Read ``strategies.yaml``: a top-level ``strategies:`` list of StrategySpec mappings.
 
-    Errors name the file, the strategy (by name or position) and the field.
-    Names must be unique; every factor must be one the panel can carry.
+    Errors name the file, the strategy (by name or position) and the field
+    (see ``parse_strategies``).
     """
     path = Path(path)
     try:
@@ -172,22 +199,13 @@ def load_strategies(path: str | Path) -> list[StrategySpec]:
         raise StrategyConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, Mapping) or not isinstance(document.get("strategies"), list):
         raise StrategyConfigError(f"{path}: expected a top-level 'strategies:' list of strategy mappings")
-    specs: list[StrategySpec] = []
-    for position, entry in enumerate(document["strategies"], start=1):
-        label = entry.get("name") if isinstance(entry, Mapping) else None
-        try:
-            spec = StrategySpec.from_mapping(entry)
-            validate_factor_names(spec)
-        except StrategyConfigError as exc:
-            raise StrategyConfigError(f"{path}: strategy #{position} ({label!r}): {exc}") from None
-        except TypeError as exc:
-            raise StrategyConfigError(f"{path}: strategy #{position} ({label!r}): {exc}") from None
-        specs.append(spec)
-    names = [s.name for s in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise StrategyConfigError(f"{path}: strategy name(s) {duplicates} defined more than once")
-    return specs
+    return parse_strategies(document["strategies"], str(path))
+
+
+def strategy_fingerprint(spec: StrategySpec) -> str:
+    """A short digest of every field of ``spec``: tells rows computed under another definition of the same name."""
+    canonical = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def skip_reason(spec: StrategySpec, panel_columns: Iterable[str]) -> str | None:

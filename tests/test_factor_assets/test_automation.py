@@ -16,9 +16,10 @@ from factor_assets.liquidity import VPIN_WINDOW_DAYS
 from factor_core.factors import WARMUP_DAYS
 
 RAW = ["raw_klines", "raw_trades", "raw_book", "raw_funding", "raw_quotes"]
-PER_SYMBOL = ["liquidity_metrics", "liquidity_daily", "factor_bars"]
-DAILY = ["factor_panel", "backtest_daily"]
-DOWNSTREAM = [*PER_SYMBOL, *DAILY, "backtest_summary"]
+PER_SYMBOL = ["liquidity_metrics", "liquidity_daily", "factor_bars", "planted_signal"]
+DAILY = ["hourly_closes", "factor_panel", "factor_ic", "factor_correlation", "backtest_daily", "backtest_hourly"]
+SUMMARIES = ["factor_report", "factor_correlation_overall", "backtest_summary", "rebalance_signals"]
+DOWNSTREAM = [*PER_SYMBOL, *DAILY, *SUMMARIES]
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
 NOW = dt.datetime(2024, 2, 1, 3, 0, tzinfo=dt.UTC)  # the last complete day is 2024-01-31
 
@@ -46,7 +47,7 @@ class Automation:
         for name in DOWNSTREAM:
             n = result.get_num_requested(AssetKey(name))
             if n:
-                requested[name] = sorted(result.get_requested_partitions(AssetKey(name))) if name != "backtest_summary" else [None]
+                requested[name] = sorted(result.get_requested_partitions(AssetKey(name))) if name not in SUMMARIES else [None]
         return requested
 
     def run(self, max_ticks: int = 8) -> list[dict[str, list]]:
@@ -78,7 +79,8 @@ def _history(instance, days, symbols=SYMBOLS):
         _mark(instance, asset, keys)
     for asset in DAILY:
         _mark(instance, asset, days)
-    _mark(instance, "backtest_summary", [None])
+    for asset in SUMMARIES:
+        _mark(instance, asset, [None])
 
 
 def _requested(ticks, asset):
@@ -93,11 +95,14 @@ def test_a_new_day_flows_through_every_layer_and_nothing_else(instance):
     for asset in RAW:
         _mark(instance, asset, new)
     ticks = auto.run()
-    # Per-symbol layers chain within one tick; each cross-sectional hop follows in the next.
+    # Per-symbol layers chain within one tick (the planted signal comes with the bars); each cross-sectional
+    # hop follows in the next. The new day's closes also recompute the day before: its labels fill in.
+    both = ["2024-01-30", "2024-01-31"]
     assert ticks == [
-        {"liquidity_metrics": new, "liquidity_daily": new, "factor_bars": new},
-        {"factor_panel": ["2024-01-31"], "backtest_daily": ["2024-01-31"]},
-        {"backtest_summary": [None]},
+        {"liquidity_metrics": new, "liquidity_daily": new, "factor_bars": new, "planted_signal": new},
+        {"hourly_closes": ["2024-01-31"], "factor_panel": both, "factor_ic": both, "factor_correlation": both,
+         "backtest_daily": both, "backtest_hourly": both},
+        dict.fromkeys(SUMMARIES, [None]),
     ]
 
 
@@ -114,11 +119,19 @@ def test_a_late_update_of_an_old_day_reaches_the_days_whose_lookback_reads_it(in
     # factor_bars of day d reads raw_klines of d-WARMUP_DAYS..d, and liquidity_daily of d-1.
     touched = [f"{d}|BBBUSDT" for d in _days(5, min(31, 5 + WARMUP_DAYS))]
     assert _requested(ticks, "factor_bars") == touched
-    panel_days = sorted({k.split("|")[0] for k in touched})
+    assert _requested(ticks, "planted_signal") == ["2024-01-05|BBBUSDT"]  # produced beside the bars
+    bar_days = sorted({k.split("|")[0] for k in touched})
+    assert _requested(ticks, "hourly_closes") == bar_days
+    # factor_panel of day d reads the factor_bars of d and the closes of d+1 (its labels).
+    panel_days = _days(4, min(31, 5 + WARMUP_DAYS))
     assert _requested(ticks, "factor_panel") == panel_days
-    # backtest_daily of day d reads the panel of d-1..d.
-    assert _requested(ticks, "backtest_daily") == sorted(set(panel_days) | set(_days(6, min(31, 6 + WARMUP_DAYS))))
-    assert _requested(ticks, "backtest_summary") == [None]
+    assert _requested(ticks, "factor_correlation") == panel_days
+    # factor_ic of day d reads the panel of d-1..d; the backtest of day d the panel of d-2..d.
+    assert _requested(ticks, "factor_ic") == _days(4, min(31, 6 + WARMUP_DAYS))
+    assert _requested(ticks, "backtest_daily") == _days(4, min(31, 7 + WARMUP_DAYS))
+    assert _requested(ticks, "backtest_hourly") == _requested(ticks, "backtest_daily")
+    for summary in SUMMARIES:
+        assert _requested(ticks, summary) == [None]
     assert not any(k.startswith("2024-01-05|") and not k.endswith("BBBUSDT") for t in ticks for k in t.get("factor_bars", []))
 
 
@@ -130,7 +143,9 @@ def test_history_that_was_never_materialized_does_not_block_the_newest_day(insta
     ticks = auto.run()
     assert _requested(ticks, "factor_bars") == new  # 20 days of look-back missing: not a blocker
     assert _requested(ticks, "factor_panel") == ["2024-01-31"]
-    assert _requested(ticks, "backtest_daily") == ["2024-01-31"]  # the previous day's panel is missing too
+    for daily in ("factor_ic", "factor_correlation", "backtest_daily", "backtest_hourly"):
+        assert _requested(ticks, daily) == ["2024-01-31"], daily  # the previous days' panels are missing too
+    assert _requested(ticks, "backtest_summary") == [None]
 
 
 def test_a_new_symbol_gets_its_layers_and_the_days_cross_section_is_rebuilt(instance):
@@ -145,6 +160,10 @@ def test_a_new_symbol_gets_its_layers_and_the_days_cross_section_is_rebuilt(inst
     ticks = auto.run()
     assert _requested(ticks, "factor_bars") == ["2024-01-31|DDDUSDT"]
     assert _requested(ticks, "liquidity_metrics") == ["2024-01-31|DDDUSDT"]
+    assert _requested(ticks, "planted_signal") == ["2024-01-31|DDDUSDT"]  # where its bars are, not its history
+    assert _requested(ticks, "hourly_closes") == ["2024-01-31"]
+    # The 30th reads the 31st's closes, but waits for DDDUSDT's bars of the 30th: without listing dates a
+    # registered symbol counts as listed from the start (a universe file or observed listings say otherwise).
     assert _requested(ticks, "factor_panel") == ["2024-01-31"]
 
 
@@ -160,8 +179,39 @@ def test_a_cross_section_waits_for_every_listed_symbol_but_not_for_a_delisted_on
     for asset in RAW:
         _mark(instance, asset, ["2024-01-30|BBBUSDT"])
     ticks = auto.run()
-    assert _requested(ticks, "factor_panel") == ["2024-01-30"]  # CCCUSDT, delisted on the 29th, is not awaited
-    assert _requested(ticks, "backtest_daily") == ["2024-01-30"]
+    # CCCUSDT, delisted on the 29th, is not awaited; the 29th's labels read the 30th's closes.
+    assert _requested(ticks, "factor_panel") == ["2024-01-29", "2024-01-30"]
+    assert _requested(ticks, "backtest_daily") == ["2024-01-29", "2024-01-30"]
+
+
+def test_a_late_sentiment_update_reaches_that_days_panel_and_what_reads_it_and_nothing_else(instance):
+    _history(instance, _days(1, 31))
+    auto = Automation(instance)
+    assert auto.run() == []
+    _mark(instance, "sentiment_hourly", ["2024-01-15|AAAUSDT"])
+    ticks = auto.run()
+    assert _requested(ticks, "factor_panel") == ["2024-01-15"]
+    assert _requested(ticks, "factor_correlation") == ["2024-01-15"]
+    assert _requested(ticks, "factor_ic") == _days(15, 16)
+    assert _requested(ticks, "backtest_daily") == _days(15, 17)
+    assert not any(_requested(ticks, a) for a in (*PER_SYMBOL, "hourly_closes"))
+    for summary in SUMMARIES:
+        assert _requested(ticks, summary) == [None]
+
+
+def test_the_research_layer_waits_for_the_days_funding_but_never_for_the_planted_signal(instance):
+    _history(instance, _days(25, 30))
+    auto = Automation(instance)
+    assert auto.run() == []
+    new = [f"2024-01-31|{s}" for s in SYMBOLS]
+    for asset in RAW:
+        if asset != "raw_funding":
+            _mark(instance, asset, new)
+    ticks = auto.run()
+    assert _requested(ticks, "factor_panel") == ["2024-01-30", "2024-01-31"]
+    assert _requested(ticks, "backtest_daily") == ["2024-01-30"]  # the 31st waits for its funding settlements
+    _mark(instance, "raw_funding", new)
+    assert "2024-01-31" in _requested(auto.run(), "backtest_daily")
 
 
 def test_no_automation_requests_a_delisted_symbols_partitions_after_its_delisting(instance):

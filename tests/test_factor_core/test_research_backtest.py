@@ -183,3 +183,29 @@ def test_a_delisted_symbol_leaves_the_book_and_missing_factors_skip_a_strategy()
     assert hourly.loc[T0 + 30 * HOUR, "q2_return"] == pytest.approx(r_other / 2, abs=1e-15)
     assert (hourly.loc[T0 + 31 * HOUR:, "n_long"] == 1).all()
     assert hourly["net_return"].notna().all()
+
+
+def test_backtest_tables_stamp_in_nanoseconds_like_every_stored_table():
+    from tests.test_factor_core.research_data import simulated_panel
+
+    panel, funding = simulated_panel(4, "2024-01-01", 2, factors=False)
+    spec = StrategySpec(name="p", factors={"planted_signal": 1.0})
+    result = backtest_days(panel, [spec], ["2024-01-02"], funding=funding)
+    for frame, columns in ((result.hourly, ("ts", "close_time")), (result.daily, ("ts",))):
+        for column in columns:
+            assert str(frame[column].dtype) == "datetime64[ns, UTC]", column
+
+
+def test_the_tables_have_the_documented_types_and_stay_typed_when_no_strategy_runs():
+    from factor_core.research.backtest import DAILY_DTYPES, HOURLY_DTYPES
+    from tests.test_factor_core.research_data import simulated_panel
+
+    panel, funding = simulated_panel(4, "2024-01-01", 2, factors=False)
+    ran = backtest_days(panel, [StrategySpec(name="p", factors={"planted_signal": 1.0})], ["2024-01-02"], funding=funding)
+    none = backtest_days(panel, [StrategySpec(name="s", factors={"sentiment_score": 1.0})], ["2024-01-02"])
+    assert none.skipped and none.hourly.empty and none.daily.empty
+    for result in (ran, none):
+        for frame, dtypes in ((result.hourly, HOURLY_DTYPES), (result.daily, DAILY_DTYPES)):
+            assert list(frame.columns) == list(dtypes)
+            assert {c: str(frame[c].dtype) for c in frame.columns if c not in ("strategy", "date")} == \
+                {c: str(pd.Series(dtype=t).dtype) for c, t in dtypes.items() if c not in ("strategy", "date")}

@@ -58,10 +58,12 @@ def test_forward_returns_are_simple_returns_from_the_stamped_close_and_fill_in_w
 
 def test_a_symbol_delisted_mid_period_keeps_its_history_and_drops_out_after():
     bars = _bars(days=2)
-    universe = pd.DataFrame({"symbol": ["A0USDT", "A1USDT", "A2USDT", "A3USDT", "A4USDT"],
-                             "listed_on": ["2024-01-01"] * 4 + ["2024-03-02"],
-                             "delisted_on": [None, "2024-03-02", None, None, None]})
-    membership = membership_from_universe(universe)
+    # A0 was listed before observation began (null listed_on: a member from the start); A1 is delisted
+    # on 2024-03-01 (it traded that day, as factor_core.universe.is_listed says); A3 is unknown to the table.
+    universe = pd.DataFrame({"symbol": ["A0USDT", "A1USDT", "A2USDT", "A4USDT"],
+                             "listed_on": [None, "2024-01-01", "2024-01-01", "2024-03-02"],
+                             "delisted_on": [None, "2024-03-01", None, None]})
+    membership = membership_from_universe(universe, symbols=bars["symbol"].unique())
     # Delisting inside a day: A2 stops at 12:00 on 2024-03-01.
     membership.loc[membership["symbol"] == "A2USDT", "listed_until"] = pd.Timestamp("2024-03-01 12:00", tz="UTC")
     panel = build_factor_panel(bars, membership=membership)
@@ -69,6 +71,8 @@ def test_a_symbol_delisted_mid_period_keeps_its_history_and_drops_out_after():
     assert a2["ts"].max() == pd.Timestamp("2024-03-01 11:00", tz="UTC") and len(a2) == 12
     assert panel.loc[panel["symbol"] == "A1USDT", "date"].unique().tolist() == ["2024-03-01"]
     assert panel.loc[panel["symbol"] == "A4USDT", "date"].unique().tolist() == ["2024-03-02"]
+    for always in ("A0USDT", "A3USDT"):
+        assert panel.loc[panel["symbol"] == always, "date"].unique().tolist() == ["2024-03-01", "2024-03-02"]
     # No label reaches past a delisting, and the cross-section shrinks accordingly.
     assert a2.loc[a2["ts"] == pd.Timestamp("2024-03-01 11:00", tz="UTC"), "fwd_ret_1h"].isna().all()
     assert a2.loc[a2["ts"] == pd.Timestamp("2024-03-01 10:00", tz="UTC"), "fwd_ret_1h"].notna().all()
@@ -94,3 +98,21 @@ def test_bad_input_names_the_symbol_and_hour():
         build_factor_panel(pd.concat([bars, bars.iloc[[0]]]))
     with pytest.raises(ValueError, match="missing column.*close"):
         build_factor_panel(bars.drop(columns="close"))
+
+
+def test_panel_membership_is_the_universe_rule_of_factor_core_universe_for_every_symbol_and_day():
+    from factor_core.research.panel import member_mask
+    from factor_core.universe import is_listed, listings_of
+
+    universe = pd.DataFrame({"symbol": ["A0USDT", "A1USDT", "A2USDT", "A3USDT"],
+                             "listed_on": [None, "2024-03-02", "2024-03-01", "2024-02-01"],
+                             "delisted_on": [None, None, "2024-03-02", "2024-02-15"]})
+    symbols = ["A0USDT", "A1USDT", "A2USDT", "A3USDT", "A9USDT"]  # A9USDT: not in the table
+    membership = membership_from_universe(universe, symbols=symbols)
+    listings = listings_of(universe)
+    for day in pd.date_range("2024-02-28", "2024-03-05", freq="D", tz="UTC"):
+        for hour in (0, 13, 23):
+            stamp = day + hour * HOUR
+            got = member_mask(pd.Series(symbols), pd.Series([stamp] * len(symbols)), membership)
+            expected = [is_listed(listings, s, day.strftime("%Y-%m-%d")) for s in symbols]
+            assert got.tolist() == expected, stamp
