@@ -33,18 +33,14 @@ test-slow: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -m slow $(PYTEST_ARGS)
 
 # Registers the demo universe and materializes the whole graph through Dagster
-# over the last DEMO_DAYS complete UTC days (or from DEMO_START): the universe,
-# then one run per layer (per-symbol, daily, summaries), each recorded in the
-# instance at $(DAGSTER_HOME) so the UI shows it; then prints the summary.
-FP := $(BIN)/factor-pipeline
-MATERIALIZE := $(BIN)/dagster asset materialize -m factor_assets
+# over the last DEMO_DAYS complete UTC days (or from DEMO_START): one
+# `dagster asset materialize` run per stage of the graph (`factor-pipeline
+# assets` lists them), each recorded in the instance at $(DAGSTER_HOME) so the
+# UI shows it; then prints the strategies' summary.
 demo: $(STAMP)
-	$(FP) symbols add --demo
-	$(MATERIALIZE) --select "$$($(FP) assets --layer universe)"
-	$(MATERIALIZE) --select "$$($(FP) assets --layer per-symbol)" --partition-range "$$($(FP) partition-range)"
-	$(MATERIALIZE) --select "$$($(FP) assets --layer daily)" --partition-range "$$($(FP) partition-range --daily)"
-	$(MATERIALIZE) --select "$$($(FP) assets --layer summary)"
-	$(FP) summary
+	$(BIN)/factor-pipeline symbols add --demo
+	$(BIN)/factor-pipeline backfill
+	$(BIN)/factor-pipeline report
 
 # The Dagster UI on http://127.0.0.1:3000 (loopback only).
 dev: $(STAMP)

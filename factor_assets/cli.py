@@ -6,8 +6,9 @@
 * ``factor-pipeline partition-range [--start 2024-01-01] [--days 14]`` prints the
   ``--partition-range`` argument covering those days x every registered symbol
   (by default the last ``DEMO_DAYS`` complete UTC days).
-* ``factor-pipeline assets --layer per-symbol|daily|summary`` prints the
-  ``--select`` argument of one layer (what ``make demo`` materializes).
+* ``factor-pipeline backfill [--start ...] [--days N]`` materializes every asset
+  over the window through ``dagster asset materialize``, one recorded run per
+  stage of the graph (``factor-pipeline assets`` prints the stages).
 * ``factor-pipeline check-partition "2024-01-02|BTCUSDT"`` says whether a
   partition key is valid and, if not, which part is wrong and why.
 * ``factor-pipeline report`` prints the backtest summary from the warehouse as a
@@ -102,28 +103,87 @@ def _cmd_partition_range(args: argparse.Namespace) -> int:
     return 0
 
 
-def layer_assets(layer: str) -> list[str]:
-    """The asset keys of one layer of the code location: per-symbol (day x symbol), daily, or summary."""
+def _kind(partitions_def) -> str:
     from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition
 
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        return "per-symbol"
+    if isinstance(partitions_def, DailyPartitionsDefinition):
+        return "daily"
+    return "unpartitioned"
+
+
+def run_plan() -> list[tuple[str, list[str]]]:
+    """The whole graph as a few runs in dependency order: ``[(kind, asset keys)]``, one kind of partitions each.
+
+    A run may hold only assets of one partitioning (a ``--partition-range`` is of one
+    kind), so the graph is cut where the partitioning changes: the universe first, then
+    each stage takes every asset of one kind whose upstream assets are done (daily before
+    per-symbol when both can go, so the news comes before the sentiment that reads it),
+    and the unpartitioned summaries once nothing partitioned is left to run.
+    """
     from factor_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    out = []
-    for key in graph.get_all_asset_keys():
-        node = graph.get(key)
-        if not node.is_materializable:
-            continue
-        kind = ("per-symbol" if isinstance(node.partitions_def, MultiPartitionsDefinition)
-                else "daily" if isinstance(node.partitions_def, DailyPartitionsDefinition)
-                else "summary" if node.partitions_def is None and key.path[-1] != "symbol_universe" else "universe")
-        if kind == layer:
-            out.append(key.to_user_string())
-    return sorted(out)
+    nodes = {k: graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    done: set = set()
+    plan: list[tuple[str, list[str]]] = []
+    order = ["unpartitioned", "daily", "per-symbol"]
+    while len(done) < len(nodes):
+        ready = {k: n for k, n in nodes.items() if k not in done and all(p in done or p == k or p not in nodes
+                                                                         for p in n.parent_keys)}
+        if not ready:
+            raise RuntimeError(f"the asset graph has a cycle among {sorted(k.to_user_string() for k in nodes if k not in done)}")
+        kinds = {_kind(n.partitions_def) for n in ready.values()}
+        # Unpartitioned assets only once nothing partitioned can go first (the universe excepted: it feeds the rest).
+        universe_first = {k for k, n in ready.items() if _kind(n.partitions_def) == "unpartitioned" and not n.parent_keys}
+        if universe_first and not plan:
+            stage_kind, stage = "unpartitioned", universe_first
+        else:
+            stage_kind = next(k for k in order[1:] + order[:1] if k in kinds) if kinds - {"unpartitioned"} else "unpartitioned"
+            stage = set()
+            frontier = {k for k, n in ready.items() if _kind(n.partitions_def) == stage_kind}
+            while frontier:  # grow the stage with same-kind assets that depend only on done + stage
+                stage |= frontier
+                frontier = {k for k, n in nodes.items() if k not in done and k not in stage
+                            and _kind(n.partitions_def) == stage_kind
+                            and all(p in done or p in stage or p == k or p not in nodes for p in n.parent_keys)}
+        plan.append((stage_kind, sorted(k.to_user_string() for k in stage)))
+        done |= stage
+    return plan
 
 
 def _cmd_assets(args: argparse.Namespace) -> int:
-    print(",".join(layer_assets(args.layer)))
+    for kind, keys in run_plan():
+        print(f"{kind}:{','.join(keys)}")
+    return 0
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    """Every asset over the window, through ``dagster asset materialize``: one recorded run per stage."""
+    import os
+    import shlex
+    import subprocess
+    from pathlib import Path
+
+    from partitions import SYMBOLS_PARTITION_NAME
+
+    start, end = demo_window(args.start, args.days)
+    symbols = _instance().get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
+    if not symbols:
+        print("no symbols registered: run `factor-pipeline symbols add ...` first", file=sys.stderr)
+        return 2
+    ranges = {"per-symbol": f"{start}|{symbols[0]}...{end}|{symbols[-1]}", "daily": f"{start}...{end}"}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for kind, keys in run_plan():
+        command = [dagster, "asset", "materialize", "-m", "factor_assets", "--select", ",".join(keys)]
+        if kind in ranges:
+            command += ["--partition-range", ranges[kind]]
+        print("+ " + " ".join(shlex.quote(c) for c in ["dagster", *command[1:]]), flush=True)
+        if subprocess.run(command, env=os.environ.copy()).returncode != 0:
+            print(f"factor-pipeline: error: the {kind} run of {', '.join(keys)} failed; see its logs above or in the UI",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -207,9 +267,14 @@ def build_parser() -> argparse.ArgumentParser:
     prange.add_argument("--daily", action="store_true", help="days only (for daily-partitioned assets)")
     prange.set_defaults(handler=_cmd_partition_range)
 
-    assets = commands.add_parser("assets", help="print the --select argument of one layer")
-    assets.add_argument("--layer", choices=["universe", "per-symbol", "daily", "summary"], required=True)
-    assets.set_defaults(handler=_cmd_assets)
+    commands.add_parser("assets", help="print the graph as runs in dependency order (kind:selection)").set_defaults(
+        handler=_cmd_assets)
+
+    backfill = commands.add_parser("backfill", help="materialize every asset over a window, one run per stage")
+    backfill.add_argument("--start", default=settings.get("DEMO_START"),
+                          help="first day, YYYY-MM-DD (default: DEMO_START, or the last --days complete UTC days)")
+    backfill.add_argument("--days", type=int, default=settings.get_int("DEMO_DAYS"))
+    backfill.set_defaults(handler=_cmd_backfill)
 
     check = commands.add_parser("check-partition", help="explain what is wrong with a partition key")
     check.add_argument("key", help='e.g. "2024-01-02|BTCUSDT" (day x symbol) or "2024-01-02" (daily)')

@@ -75,8 +75,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIM_SEED", "7", "Seed of the market simulator (synthetic source)."),
     Setting(
         "SIM_SIGNAL_IC",
-        "0.0",
-        "Planted information coefficient of the simulator's hidden signal (0 = none).",
+        "0.2",
+        "Planted information coefficient of the simulator's hidden signal (0 = none): the planted_signal factor "
+        "and the synthetic newswire carry it, so the demo shows the research layer finding a known signal.",
     ),
     Setting("SIM_TRADES_PER_MINUTE", "12", "Mean simulated trades per minute (before seasonality)."),
     Setting(

@@ -81,7 +81,7 @@ def test_make_demo_materializes_the_graph_through_dagster_and_is_idempotent(dags
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs()
-        assert len(runs) == 4  # universe, per-symbol layers, daily layers, summaries: never one run per partition
+        assert len(runs) == 5  # universe, news, per-symbol layers, daily layers, summaries: never one per partition
         assert all(r.is_success for r in runs)
         keys = instance.get_materialized_partitions(AssetKey("factor_bars"))
         assert len(keys) == len(SYMBOLS) * len(DAYS)
