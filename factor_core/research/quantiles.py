@@ -7,8 +7,10 @@ symbol) and the quantiles are cut on those ranks, i.e.
 ``pd.qcut(score.rank(method="first"), q, labels=False) + 1``. When an hour's
 scores are all distinct, ``pd.qcut(score, q, labels=False) + 1`` itself is used
 (the two agree except where pandas' float bin edges land on a score, which
-only its own computation reproduces); with ties the rank rule never fails on
-duplicate bin edges and splits a tie across a boundary deterministically.
+only its own computation reproduces); with ties, or with distinct scores so
+close that pandas' interpolated edges coincide (``pd.qcut`` refuses them), the
+rank rule never fails on duplicate bin edges and splits a tie across a
+boundary deterministically.
 Quantile 1 holds the lowest scores, ``q`` the highest. Hours with fewer than
 two finite scores get no quantile (0).
 """
@@ -40,11 +42,14 @@ def quantiles_of(values: np.ndarray, n_quantiles: int) -> np.ndarray:
         return out
     x = values[finite]
     if np.unique(x).size == x.size:
-        # Exactly pandas' own cut (its float edges decide scores that sit on an edge).
-        out[finite] = pd.qcut(x, n_quantiles, labels=False) + 1
-    else:
-        ranks = pd.Series(x).rank(method="first").to_numpy().astype(np.int64)
-        out[finite] = _labels_of_ranks(int(x.size), int(n_quantiles))[ranks - 1]
+        try:
+            # Exactly pandas' own cut (its float edges decide scores that sit on an edge).
+            out[finite] = pd.qcut(x, n_quantiles, labels=False) + 1
+            return out
+        except ValueError:
+            pass  # distinct scores a rounding error apart collapse pandas' edges: the tie rule decides
+    ranks = pd.Series(x).rank(method="first").to_numpy().astype(np.int64)
+    out[finite] = _labels_of_ranks(int(x.size), int(n_quantiles))[ranks - 1]
     return out
 
 

@@ -209,3 +209,15 @@ def test_the_tables_have_the_documented_types_and_stay_typed_when_no_strategy_ru
             assert list(frame.columns) == list(dtypes)
             assert {c: str(frame[c].dtype) for c in frame.columns if c not in ("strategy", "date")} == \
                 {c: str(pd.Series(dtype=t).dtype) for c, t in dtypes.items() if c not in ("strategy", "date")}
+
+
+def test_scores_a_rounding_error_apart_fall_back_to_the_tie_rule_instead_of_failing():
+    from factor_core.research.quantiles import quantiles_of
+
+    # Five distinct values (two are one ulp away from 0.6), but pandas' interpolated bin edges coincide.
+    x = np.array([0.6, 0.3, np.nextafter(0.6, 1.0), np.nextafter(0.6, 0.0), 0.75])
+    assert np.unique(x).size == x.size
+    with pytest.raises(ValueError, match="Bin edges must be unique"):
+        pd.qcut(x, 5, labels=False)
+    expected = pd.qcut(pd.Series(x).rank(method="first"), 5, labels=False).to_numpy() + 1
+    np.testing.assert_array_equal(quantiles_of(x, 5), expected)
