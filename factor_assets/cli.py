@@ -6,6 +6,8 @@
 * ``factor-pipeline partition-range --start 2024-01-01 --days 14`` prints the
   ``--partition-range`` argument covering those days x every registered symbol.
 * ``factor-pipeline summary`` prints the backtest summary from the warehouse.
+* ``factor-pipeline celery-worker`` starts a Celery worker for ``FACTOR_EXECUTOR=celery``
+  (``dagster-celery worker start``, with a YAML written from the same settings as the launcher's).
 
 Materialization itself goes through ``dagster asset materialize`` so every run
 is recorded in the instance and visible in the UI.
@@ -16,7 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from factor_core import settings
 from factor_core.schemas import InvalidSymbolError
@@ -87,6 +93,26 @@ def _cmd_summary(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_celery_worker(args: argparse.Namespace) -> int:
+    import yaml
+
+    from factor_assets.celery_executor import worker_config
+
+    config = worker_config(settings.config_source("CELERY_BROKER_URL"), settings.config_source("CELERY_BACKEND_URL"))
+    bin_dir = Path(sys.executable).parent  # dagster-celery runs `celery`, which must be on PATH
+    with tempfile.TemporaryDirectory(prefix="factor-celery-") as tmp:
+        config_yaml = Path(tmp) / "celery.yaml"
+        config_yaml.write_text(yaml.safe_dump(config))
+        command = [str(bin_dir / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config_yaml)]
+        if args.name:
+            command += ["-n", args.name]
+        celery_args = [a for a in args.celery_args if a != "--"]
+        if args.concurrency:
+            celery_args = ["--concurrency", str(args.concurrency), *celery_args]
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return subprocess.call([*command, "--", *celery_args], env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factor-pipeline", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     prange.set_defaults(handler=_cmd_partition_range)
 
     commands.add_parser("summary", help="print the backtest summary").set_defaults(handler=_cmd_summary)
+
+    worker = commands.add_parser(
+        "celery-worker",
+        help="start a Celery worker for FACTOR_EXECUTOR=celery (same CELERY_* settings and environment as the launcher)",
+    )
+    worker.add_argument("--name", help="worker name (the host name is appended); default: dagster-<random>")
+    worker.add_argument("--concurrency", type=int, help="steps this worker runs at once; default: one per core")
+    worker.add_argument("celery_args", nargs=argparse.REMAINDER, help="after --: more `celery worker` options")
+    worker.set_defaults(handler=_cmd_celery_worker)
     return parser
 
 

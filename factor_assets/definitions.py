@@ -76,6 +76,22 @@ EXECUTOR = multiprocess_executor.configured(
     name="preloaded_multiprocess",
 )
 
+
+def executor_for(kind: str):
+    """FACTOR_EXECUTOR: this machine's processes, or Celery workers on any machine (docs/operations.md)."""
+    if kind == "multiprocess":
+        return EXECUTOR
+    if kind == "celery":
+        from factor_assets.celery_executor import celery_executor  # celery is imported only when used
+
+        return celery_executor(
+            broker=settings.config_source("CELERY_BROKER_URL"),
+            backend=settings.config_source("CELERY_BACKEND_URL"),
+            worker_lost_after_s=settings.get_float("CELERY_WORKER_LOST_AFTER_S"),
+        )
+    raise ValueError(f"FACTOR_EXECUTOR={kind!r}: expected multiprocess or celery")
+
+
 SOURCE = settings.get("MARKET_DATA_SOURCE")
 INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
 COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
@@ -91,5 +107,5 @@ defs = Definitions(
         build_book_snapshot_sensor(COLLECTING, settings.get_int("BOOK_SNAPSHOT_INTERVAL_S")),
     ],
     schedules=INGESTION_SCHEDULES,
-    executor=EXECUTOR,
+    executor=executor_for(settings.get("FACTOR_EXECUTOR")),
 )

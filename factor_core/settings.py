@@ -73,6 +73,22 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("DEMO_START", "2024-01-01", "First day `make demo` materializes."),
     Setting("DEMO_DAYS", "14", "Number of days `make demo` materializes."),
+    Setting(
+        "FACTOR_EXECUTOR",
+        "multiprocess",
+        "Where steps run: multiprocess (this machine) or celery (Celery workers on any machine, docs/operations.md).",
+    ),
+    Setting(
+        "CELERY_BROKER_URL",
+        "redis://127.0.0.1:6379/0",
+        "Celery broker of FACTOR_EXECUTOR=celery, for the launcher and the workers alike (may hold a password).",
+    ),
+    Setting("CELERY_BACKEND_URL", "redis://127.0.0.1:6379/1", "Celery result backend of FACTOR_EXECUTOR=celery."),
+    Setting(
+        "CELERY_WORKER_LOST_AFTER_S",
+        "60",
+        "Seconds the Celery worker running a step may stop answering before the run fails naming it.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -105,6 +121,13 @@ def get_int(name: str) -> int:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name}={raw!r} is not an integer") from exc
+
+
+def config_source(name: str) -> str | dict[str, str]:
+    """Setting ``name`` as Dagster config: ``{"env": name}`` when it is set, so Dagster reads it at run time
+    (a password in it never enters definitions), else its default."""
+    value = os.environ.get(name, "").strip()
+    return {"env": name} if value else _BY_NAME[name].default
 
 
 def landing_dir() -> str:
