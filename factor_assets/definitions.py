@@ -78,7 +78,7 @@ EXECUTOR = multiprocess_executor.configured(
 
 
 def executor_for(kind: str):
-    """FACTOR_EXECUTOR: this machine's processes, or Celery workers on any machine (docs/operations.md)."""
+    """FACTOR_EXECUTOR: this machine's processes, Celery workers on any machine, or Kubernetes Jobs (docs/operations.md)."""
     if kind == "multiprocess":
         return EXECUTOR
     if kind == "celery":
@@ -89,7 +89,13 @@ def executor_for(kind: str):
             backend=settings.config_source("CELERY_BACKEND_URL"),
             worker_lost_after_s=settings.get_float("CELERY_WORKER_LOST_AFTER_S"),
         )
-    raise ValueError(f"FACTOR_EXECUTOR={kind!r}: expected multiprocess or celery")
+    if kind == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor  # one Kubernetes Job per step; settings from the K8sRunLauncher
+        except ImportError as exc:
+            raise ValueError("FACTOR_EXECUTOR=k8s needs dagster-k8s: pip install 'factor-pipeline[k8s]'") from exc
+        return k8s_job_executor
+    raise ValueError(f"FACTOR_EXECUTOR={kind!r}: expected multiprocess, celery or k8s")
 
 
 SOURCE = settings.get("MARKET_DATA_SOURCE")

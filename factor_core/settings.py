@@ -76,7 +76,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "FACTOR_EXECUTOR",
         "multiprocess",
-        "Where steps run: multiprocess (this machine) or celery (Celery workers on any machine, docs/operations.md).",
+        "Where steps run: multiprocess (this machine), celery (Celery workers on any machine) or k8s (a Kubernetes Job per step).",
     ),
     Setting(
         "CELERY_BROKER_URL",

@@ -92,8 +92,14 @@ def test_factor_executor_selects_the_executor_and_rejects_unknown_names(monkeypa
     celery = executor_for("celery")
     assert celery.name == "celery"
     assert celery.executor_creation_fn is not None
-    with pytest.raises(ValueError, match=r"FACTOR_EXECUTOR='kubernetes': expected multiprocess or celery"):
+    with pytest.raises(ValueError, match=r"FACTOR_EXECUTOR='kubernetes': expected multiprocess, celery or k8s"):
         executor_for("kubernetes")
+
+
+def test_factor_executor_k8s_selects_dagsters_kubernetes_job_executor():
+    from dagster_k8s import k8s_job_executor
+
+    assert executor_for("k8s") is k8s_job_executor
 
 
 def test_a_set_broker_url_reaches_dagster_as_an_env_reference_so_its_password_stays_out(monkeypatch):

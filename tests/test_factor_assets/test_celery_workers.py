@@ -82,11 +82,16 @@ class Cluster:
     def hostname(self, name: str) -> str:
         return f"{name}@{socket.gethostname()}"
 
-    def start_worker(self, name: str) -> None:
+    def start_worker(self, name: str, *celery_args: str, through_project_cli: bool = False) -> None:
+        """``dagster-celery worker start`` with the test's YAML, or the same through ``factor-pipeline celery-worker``."""
+        if through_project_cli:
+            command = [str(BIN / "factor-pipeline"), "celery-worker", "--name", name]
+        else:
+            command = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+                       "-y", str(self.config_yaml), "-n", name]
         log = open(self.tmp / f"{name}.log", "ab")
         self.workers[name] = subprocess.Popen(
-            [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(self.config_yaml),
-             "-n", name, "--", "--concurrency", "1"],
+            [*command, "--", "--concurrency", "1", *celery_args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own process group
         )
 
@@ -234,37 +239,56 @@ def _messages(instance, run_id: str, containing: str) -> list[str]:
     return [e.user_message for e in instance.all_logs(run_id) if containing in (e.user_message or "")]
 
 
-@pytest.mark.services
-def test_celery_workers_store_byte_identical_partitions_to_the_multiprocess_executor(cluster):
-    days = _days("2024-01-02", 3)
-    local_root = cluster.tmp / "local_data"
-    local_root.mkdir()
+#: The days both executors materialize in the byte-for-byte comparisons.
+COMPARED_DAYS = _days("2024-01-02", 3)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    root: Path
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+def multiprocess_baseline(cluster) -> Baseline:
+    """The per-symbol layers over COMPARED_DAYS through the default executor, into a data root of their own."""
+    root = cluster.tmp / "multiprocess_data"
+    root.mkdir()
     with _instance(cluster.env) as instance:
         before = {r.run_id for r in instance.get_runs()}
-        code, output = cluster.materialize(PER_SYMBOL_ASSETS, _range(days))
-        assert code == 0, output
-        celery_run = _new_run_id(instance, before)
         code, output = cluster.materialize(
-            PER_SYMBOL_ASSETS, _range(days), FACTOR_EXECUTOR="multiprocess", FACTOR_DATA_ROOT=str(local_root),
+            PER_SYMBOL_ASSETS, _range(COMPARED_DAYS), FACTOR_EXECUTOR="multiprocess", FACTOR_DATA_ROOT=str(root),
             FACTOR_STEP_WORKERS="2",
         )
         assert code == 0, output
-        local_run = _new_run_id(instance, before | {celery_run})
+        run_id = _new_run_id(instance, before)
+        assert _step_workers(instance, run_id) == {}  # no Celery worker involved
+        assert any("in 2 chunk(s) on 2 worker(s)" in m for m in _messages(instance, run_id, "chunk(s)"))  # a pool
+    return Baseline(root, run_id)
 
+
+def _differing(root: Path, baseline: Path, files: set[Path]) -> list[str]:
+    return [str(p) for p in sorted(files) if (root / p).read_bytes() != (baseline / p).read_bytes()]
+
+
+@pytest.mark.services
+def test_celery_workers_store_byte_identical_partitions_to_the_multiprocess_executor(cluster, multiprocess_baseline):
+    with _instance(cluster.env) as instance:
+        before = {r.run_id for r in instance.get_runs()}
+        code, output = cluster.materialize(PER_SYMBOL_ASSETS, _range(COMPARED_DAYS))
+        assert code == 0, output
+        run_id = _new_run_id(instance, before)
         # Every step ran in one of the two workers, none in the launcher.
-        ran_on = _step_workers(instance, celery_run)
+        ran_on = _step_workers(instance, run_id)
         assert {"raw_market_data", "factor_bars"} <= set(ran_on), ran_on
         assert set(ran_on.values()) <= {cluster.hostname("fpworker1"), cluster.hostname("fpworker2")}, ran_on
-        assert _step_workers(instance, local_run) == {}
-        # Inside a (daemonic) Celery worker the chunks of a step run inline; the multiprocess run used a pool.
-        assert any("in 2 chunk(s) on 1 worker(s)" in m for m in _messages(instance, celery_run, "chunk(s)"))
-        assert any("in 2 chunk(s) on 2 worker(s)" in m for m in _messages(instance, local_run, "chunk(s)"))
+        # Inside a (daemonic) Celery pool process the chunks of a step run inline, one after another.
+        assert any("in 2 chunk(s) on 1 worker(s)" in m for m in _messages(instance, run_id, "chunk(s)"))
 
-    stored_celery = {p.relative_to(cluster.root) for p in cluster.root.rglob("part-0.parquet")}
-    stored_local = {p.relative_to(local_root) for p in local_root.rglob("part-0.parquet")}
-    assert stored_celery == stored_local == _partition_files(Path(), PER_SYMBOL_ASSETS, days)
-    differing = [str(p) for p in sorted(stored_celery) if (cluster.root / p).read_bytes() != (local_root / p).read_bytes()]
-    assert differing == []
+    files = _partition_files(Path(), PER_SYMBOL_ASSETS, COMPARED_DAYS)
+    assert {p.relative_to(cluster.root) for p in cluster.root.rglob("part-0.parquet")} == files
+    assert {p.relative_to(multiprocess_baseline.root) for p in multiprocess_baseline.root.rglob("part-0.parquet")} == files
+    assert _differing(cluster.root, multiprocess_baseline.root, files) == []
 
 
 @contextmanager
@@ -337,7 +361,7 @@ def test_the_next_run_succeeds_after_the_postgres_server_restarts_between_two_ru
 def test_a_worker_killed_mid_step_fails_the_run_naming_it_and_stores_none_of_its_partitions(cluster):
     from dagster import AssetKey, DagsterRunStatus
 
-    days = _days("2024-02-01", 8)  # one chunk of 8 days per symbol: the step stages files for several seconds
+    days = _days("2024-02-01", 6)  # one chunk of 6 days per symbol: the step stages files for several seconds
     expected = _partition_files(cluster.root, RAW_ASSETS, days)
     with _instance(cluster.env) as instance:
         before = {r.run_id for r in instance.get_runs()}
@@ -372,6 +396,30 @@ def test_a_worker_killed_mid_step_fails_the_run_naming_it_and_stores_none_of_its
         assert not list(cluster.root.glob("raw_*/symbol=*/date=2024-02-*/.*.tmp"))
         for asset in RAW_ASSETS:
             assert instance.get_materialized_partitions(AssetKey(asset)) >= keys, asset
+
+
+@pytest.mark.services
+def test_a_threads_pool_worker_runs_a_steps_chunks_on_every_core_and_stores_the_same_bytes(cluster, multiprocess_baseline):
+    """The other way to run workers (docs/operations.md): one step at a time, its chunks on a process pool.
+
+    This worker is started the way the docs say, ``factor-pipeline celery-worker``, which writes its YAML
+    from the CELERY_* settings."""
+    cluster.stop_all()  # last test of the module: the prefork workers are done
+    root = cluster.tmp / "threads_worker_data"  # the worker and its launcher get a data root of their own
+    root.mkdir()
+    cluster.env["FACTOR_DATA_ROOT"] = str(root)
+    cluster.start_worker("fpthreads", "--pool", "threads", through_project_cli=True)
+    cluster.wait_ready(["fpthreads"])
+    with _instance(cluster.env) as instance:
+        before = {r.run_id for r in instance.get_runs()}
+        code, output = cluster.materialize(RAW_ASSETS, _range(COMPARED_DAYS))
+        assert code == 0, output
+        run_id = _new_run_id(instance, before)
+        assert _step_workers(instance, run_id) == {"raw_market_data": cluster.hostname("fpthreads")}
+        assert any("in 2 chunk(s) on 2 worker(s)" in m for m in _messages(instance, run_id, "chunk(s)"))
+    files = _partition_files(Path(), RAW_ASSETS, COMPARED_DAYS)
+    assert {p.relative_to(root) for p in root.rglob("part-0.parquet")} == files
+    assert _differing(root, multiprocess_baseline.root, files) == []
 
 
 def test_an_unreachable_broker_fails_the_run_naming_its_url_without_its_password(dagster_home, data_root, tmp_path):
