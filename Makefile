@@ -11,7 +11,7 @@ export FACTOR_DATA_ROOT ?= $(CURDIR)/data
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow demo dev validate bench clean
+.PHONY: install test test-slow demo dev validate bench clean celery-worker
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ demo: $(STAMP)
 # The Dagster UI on http://127.0.0.1:3000 (loopback only).
 dev: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# A Celery worker for FACTOR_EXECUTOR=celery, from the same CELERY_* settings and environment as the launcher
+# (docs/operations.md#celery-workers), e.g. make celery-worker CELERY_WORKER_ARGS="--name node1 --concurrency 2".
+CELERY_WORKER_ARGS ?=
+celery-worker: $(STAMP)
+	$(BIN)/factor-pipeline celery-worker $(CELERY_WORKER_ARGS)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

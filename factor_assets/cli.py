@@ -14,6 +14,8 @@
 * ``factor-pipeline report`` prints the backtest summary from the warehouse as a
   table (percentages, 3 significant digits, dates) and the tear sheets' paths;
   ``factor-pipeline summary`` is an alias.
+* ``factor-pipeline celery-worker`` starts a Celery worker for ``FACTOR_EXECUTOR=celery``
+  (``dagster-celery worker start``, with a YAML written from the same settings as the launcher's).
 
 Materialization itself goes through ``dagster asset materialize`` so every run
 is recorded in the instance and visible in the UI.
@@ -23,7 +25,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import shlex
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from factor_core import settings
 from factor_core.schemas import SYMBOL_PATTERN, InvalidSymbolError
@@ -161,11 +168,6 @@ def _cmd_assets(args: argparse.Namespace) -> int:
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
     """Every asset over the window, through ``dagster asset materialize``: one recorded run per stage."""
-    import os
-    import shlex
-    import subprocess
-    from pathlib import Path
-
     from partitions import SYMBOLS_PARTITION_NAME
 
     start, end = demo_window(args.start, args.days)
@@ -248,6 +250,26 @@ def _cmd_report(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_celery_worker(args: argparse.Namespace) -> int:
+    import yaml
+
+    from factor_assets.celery_executor import worker_config
+
+    config = worker_config(settings.config_source("CELERY_BROKER_URL"), settings.config_source("CELERY_BACKEND_URL"))
+    bin_dir = Path(sys.executable).parent  # dagster-celery runs `celery`, which must be on PATH
+    with tempfile.TemporaryDirectory(prefix="factor-celery-") as tmp:
+        config_yaml = Path(tmp) / "celery.yaml"
+        config_yaml.write_text(yaml.safe_dump(config))
+        command = [str(bin_dir / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(config_yaml)]
+        if args.name:
+            command += ["-n", args.name]
+        celery_args = [a for a in args.celery_args if a != "--"]
+        if args.concurrency:
+            celery_args = ["--concurrency", str(args.concurrency), *celery_args]
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+        return subprocess.call([*command, "--", *celery_args], env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factor-pipeline", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("report", help="print the backtest summary table (from the warehouse)").set_defaults(
         handler=_cmd_report)
     commands.add_parser("summary", help="alias of report").set_defaults(handler=_cmd_report)
+
+    worker = commands.add_parser(
+        "celery-worker",
+        help="start a Celery worker for FACTOR_EXECUTOR=celery (same CELERY_* settings and environment as the launcher)",
+    )
+    worker.add_argument("--name", help="worker name (the host name is appended); default: dagster-<random>")
+    worker.add_argument("--concurrency", type=int, help="steps this worker runs at once; default: one per core")
+    worker.add_argument("celery_args", nargs=argparse.REMAINDER, help="after --: more `celery worker` options")
+    worker.set_defaults(handler=_cmd_celery_worker)
     return parser
 
 

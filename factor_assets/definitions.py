@@ -103,6 +103,28 @@ EXECUTOR = multiprocess_executor.configured(
     name="preloaded_multiprocess",
 )
 
+
+def executor_for(kind: str):
+    """FACTOR_EXECUTOR: this machine's processes, Celery workers on any machine, or Kubernetes Jobs (docs/operations.md)."""
+    if kind == "multiprocess":
+        return EXECUTOR
+    if kind == "celery":
+        from factor_assets.celery_executor import celery_executor  # celery is imported only when used
+
+        return celery_executor(
+            broker=settings.config_source("CELERY_BROKER_URL"),
+            backend=settings.config_source("CELERY_BACKEND_URL"),
+            worker_lost_after_s=settings.get_float("CELERY_WORKER_LOST_AFTER_S"),
+        )
+    if kind == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor  # one Kubernetes Job per step; settings from the K8sRunLauncher
+        except ImportError as exc:
+            raise ValueError("FACTOR_EXECUTOR=k8s needs dagster-k8s: pip install 'factor-pipeline[k8s]'") from exc
+        return k8s_job_executor
+    raise ValueError(f"FACTOR_EXECUTOR={kind!r}: expected multiprocess, celery or k8s")
+
+
 SOURCE = settings.get("MARKET_DATA_SOURCE")
 INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
 COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
@@ -124,5 +146,5 @@ defs = Definitions(
         build_news_landing_sensor(RESOURCES["news_sources"].uses("landing")),
     ],
     schedules=INGESTION_SCHEDULES,
-    executor=EXECUTOR,
+    executor=executor_for(settings.get("FACTOR_EXECUTOR")),
 )

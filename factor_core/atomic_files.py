@@ -4,9 +4,12 @@ A new version is written to a hidden temporary file in the *same directory*
 (so the final rename never crosses a filesystem), flushed and fsynced, then
 ``os.replace``d over the target, and the directory is fsynced so the rename
 itself survives a power loss. A writer killed at any point leaves the previous
-file intact; at worst a hidden ``.<name>.<pid>.<random>.tmp`` remains, which no
-``*.parquet`` glob matches and which the next writer of that directory removes
-once its process is gone.
+file intact; at worst a hidden ``.<name>.<host>-<pid>.<random>.tmp`` remains,
+which no ``*.parquet`` glob matches and which the next writer of that directory
+on the same host removes once its process is gone. ``<host>`` tells machines
+apart when several write one shared data root (Celery workers, Kubernetes
+pods): a process id means nothing on another machine, so another host's temp
+file is left alone until it is older than any step (``FOREIGN_TEMP_MAX_AGE_S``).
 
 Writing is split in two so that many files (a whole range run, produced by
 several processes) can be *staged* first and *published* together only once
@@ -17,14 +20,24 @@ every one of them was written: :func:`stage_file`, then :func:`publish_files`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
+import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+#: Age after which another host's temp file counts as abandoned (its writer's liveness cannot be checked).
+FOREIGN_TEMP_MAX_AGE_S = 7 * 24 * 3600
+
+
+def host_tag() -> str:
+    """A short, path-safe tag of this machine (host names may hold dots and dashes)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -36,7 +49,7 @@ class StagedFile:
 
 
 def _tmp_path_for(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+    return target.with_name(f".{target.name}.{host_tag()}-{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,13 +62,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _abandoned(tmp: Path, own_host: str) -> bool:
+    parts = tmp.name.rsplit(".", 3)  # ['.part-0.parquet', '<host>-<pid>' (or '<pid>'), random, 'tmp']
+    if len(parts) != 4:
+        return False
+    host, _, pid = parts[1].rpartition("-")
+    if not pid.isdigit():
+        return False
+    if host in ("", own_host):  # written on this machine ('' = before host tags): its process tells
+        return not _pid_alive(int(pid))
+    with contextlib.suppress(FileNotFoundError):
+        return time.time() - tmp.stat().st_mtime > FOREIGN_TEMP_MAX_AGE_S
+    return False
+
+
 def remove_stale_temp_files(directory: Path) -> None:
-    """Delete temp files left in ``directory`` by writers that no longer run."""
+    """Delete temp files left in ``directory`` by writers that no longer run (see the module docstring)."""
     if not directory.is_dir():
         return
+    own_host = host_tag()
     for tmp in directory.glob(f".*{TMP_SUFFIX}"):
-        parts = tmp.name.rsplit(".", 3)  # ['.part-0.parquet', pid, random, 'tmp']
-        if len(parts) == 4 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+        if _abandoned(tmp, own_host):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 

@@ -33,6 +33,22 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("FACTOR_DATA_ROOT", "./data", "Root of the Parquet tree and of warehouse.duckdb."),
     Setting("FACTOR_PARTITIONS_START", "2024-01-01", "First UTC day of the daily partition dimension."),
+    Setting(
+        "FACTOR_EXECUTOR",
+        "multiprocess",
+        "Where steps run: multiprocess (this machine), celery (Celery workers on any machine) or k8s (a Kubernetes Job per step).",
+    ),
+    Setting(
+        "CELERY_BROKER_URL",
+        "redis://127.0.0.1:6379/0",
+        "Celery broker of FACTOR_EXECUTOR=celery, for the launcher and the workers alike (may hold a password).",
+    ),
+    Setting("CELERY_BACKEND_URL", "redis://127.0.0.1:6379/1", "Celery result backend of FACTOR_EXECUTOR=celery."),
+    Setting(
+        "CELERY_WORKER_LOST_AFTER_S",
+        "60",
+        "Seconds the Celery worker running a step may stop answering before the run fails naming it.",
+    ),
     Setting("MARKET_DATA_SOURCE", "synthetic", "Where raw market data comes from: synthetic, binance or landing."),
     Setting(
         "FACTOR_LANDING_DIR",
@@ -133,6 +149,13 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 def get(name: str) -> str:
     """The value of setting ``name`` from the environment, or its default."""
     return _BY_NAME[name].get()
+
+
+def config_source(name: str) -> str | dict[str, str]:
+    """Setting ``name`` as Dagster config: ``{"env": name}`` when it is set, so Dagster reads it at run time
+    (a password in it never enters definitions), else its default."""
+    value = os.environ.get(name, "").strip()
+    return {"env": name} if value else _BY_NAME[name].default
 
 
 def get_date(name: str) -> dt.date:
