@@ -36,7 +36,7 @@ from dagster import (
 )
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from factor_assets.partition_keys import run_days
 from factor_assets.strategy_config import StrategiesConfig
@@ -55,7 +55,7 @@ from factor_core.research import report as report_text
 from factor_core.research import tearsheet
 from factor_core.research.signals import SIGNAL_COLUMNS
 from partitions import DAILY, previous_days
-from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
+from resources.parquet_io_manager import PartitionStoreResource
 from resources.strategies import StrategiesResource
 from resources.warehouse import DUCKDB_POOL, DuckDBWarehouse
 
@@ -198,24 +198,19 @@ def backtest(
     selected = [key.path[-1] for key in context.selected_asset_keys]
     chunks = [BacktestChunk(partition_store.store, factor_panel, raw_funding, specs, run)
               for run in consecutive_runs(run_days(context), DAYS_PER_CHUNK)]
-    staged: dict[str, list] = {name: [] for name in ("backtest_daily", "backtest_hourly")}
+    run = run_chunks(context, "backtest", backtest_chunk, chunks, record=selected)
     skipped: dict[tuple[str, str], list[str]] = {}
-    for result in ChunkRunner("backtest").run(backtest_chunk, chunks):
-        for name in staged:
-            staged[name].extend(result.staged[name])
-        for key, skipped_days in result.extra.get("skipped", {}).items():
+    for extra in run.extras:
+        for key, skipped_days in extra.get("skipped", {}).items():
             skipped.setdefault(key, []).extend(skipped_days)
-        for name in selected:
-            for day, metadata in result.metadata[name].items():
-                context.add_asset_metadata(metadata, asset_key=name, partition_key=day)
     for (strategy, reason), skipped_days in sorted(skipped.items()):
         context.log.warning(f"strategy {strategy!r} skipped on {len(skipped_days)} day(s) "
                             f"({min(skipped_days)} .. {max(skipped_days)}): {reason}")
-    for name in staged:
+    for name in ("backtest_daily", "backtest_hourly"):
         if name not in selected:
-            partition_store.store.discard(staged[name])
+            partition_store.store.discard(run.staged.get(name, []))
     for name in selected:
-        yield Output(StagedPartitions(staged[name]), output_name=name)
+        yield Output(run.output(name), output_name=name)
 
 
 # --------------------------------------------------------------------------- backtest_summary

@@ -159,3 +159,40 @@ class ChunkRunner(Generic[T]):
                     if not future.cancelled() and future.exception() is None:
                         discard_files(future.result().all_staged())
                 raise
+
+
+@dataclass
+class ChunkedRun:
+    """Everything a chunked step's tasks handed back, in task order, ready to publish."""
+
+    staged: dict[str, list[StagedFile]] = field(default_factory=dict)
+    metadata: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    extras: list[dict[str, Any]] = field(default_factory=list)
+
+    def output(self, asset: str):
+        """The asset's files as the Parquet IO manager's ``StagedPartitions``."""
+        from resources.parquet_io_manager import StagedPartitions
+
+        return StagedPartitions(self.staged.get(asset, []))
+
+
+def run_chunks(context, what: str, fn: Callable[[T], ChunkResult], chunks: Sequence[T], *,
+               workers: int | None = None, record: Sequence[str] | None = None) -> ChunkedRun:
+    """Run ``chunks`` and attach each partition's metadata to its materialization (``context.add_asset_metadata``).
+
+    ``record`` limits the assets whose metadata is attached (the selected outputs of a
+    multi-asset); by default every asset a chunk reports on.
+    """
+    runner = ChunkRunner(what) if workers is None else ChunkRunner(what, workers=workers)
+    run = ChunkedRun()
+    for result in runner.run(fn, chunks):
+        for asset, files in result.staged.items():
+            run.staged.setdefault(asset, []).extend(files)
+        for asset, per_partition in result.metadata.items():
+            run.metadata.setdefault(asset, {}).update(per_partition)
+            if record is not None and asset not in record:
+                continue
+            for key, metadata in per_partition.items():
+                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
+        run.extras.append(result.extra)
+    return run

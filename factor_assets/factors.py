@@ -24,7 +24,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, asset
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from factor_assets.partition_keys import run_partitions
 from factor_core.factors import FACTORS, LIQUIDITY_DAILY_LAG_DAYS, WARMUP_DAYS, compute_factor_bars
@@ -141,12 +141,7 @@ def factor_bars(
         for symbol, days in by_symbol.items()
         for run in consecutive_runs(days, DAYS_PER_CHUNK)
     ]
-    staged = []
-    for result in ChunkRunner("factor_bars").run(factor_chunk, chunks):
-        staged.extend(result.staged["factor_bars"])
-        for key, metadata in result.metadata["factor_bars"].items():
-            context.add_asset_metadata(metadata, partition_key=key)
-    return StagedPartitions(staged)
+    return run_chunks(context, "factor_bars", factor_chunk, chunks).output("factor_bars")
 
 
 FACTOR_ASSETS = [factor_bars]

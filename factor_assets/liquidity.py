@@ -28,13 +28,13 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, MetadataValue, Output, multi_asset
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.partition_keys import run_partitions
 from factor_core.liquidity import DAILY_KEYS, MINUTE_COLUMNS, VPIN_VOLUME_DAYS, compute_daily, minute_liquidity, rolling_vpin_state
 from factor_core.partition_store import PartitionedInput, PartitionStore
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from partitions import DAY_SYMBOL, previous_days_of_same_symbol
-from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
+from resources.parquet_io_manager import PartitionStoreResource
 
 LIQUIDITY_GROUP = "liquidity"
 DAYS_PER_CHUNK = 16
@@ -176,15 +176,9 @@ def liquidity(
     # Consecutive days of a symbol share their VPIN windows' reads.
     chunks = [LiquidityChunk(store, inputs, symbol, run) for symbol, days in by_symbol.items()
               for run in consecutive_runs(days, DAYS_PER_CHUNK)]
-    staged = defaultdict(list)
-    for result in ChunkRunner("liquidity").run(liquidity_chunk, chunks):
-        for asset, files in result.staged.items():
-            staged[asset].extend(files)
-        for asset, per_partition in result.metadata.items():
-            for key, metadata in per_partition.items():
-                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
-    yield Output(StagedPartitions(staged["liquidity_metrics"]), output_name="liquidity_metrics")
-    yield Output(StagedPartitions(staged["liquidity_daily"]), output_name="liquidity_daily")
+    run = run_chunks(context, "liquidity", liquidity_chunk, chunks)
+    yield Output(run.output("liquidity_metrics"), output_name="liquidity_metrics")
+    yield Output(run.output("liquidity_daily"), output_name="liquidity_daily")
 
 
 LIQUIDITY_ASSETS = [liquidity]

@@ -43,7 +43,7 @@ from dagster import (
 )
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.day_ranges import consecutive_runs
 from factor_assets.partition_keys import run_days
 from factor_core.landing.scan import fingerprint
@@ -202,12 +202,7 @@ def news_items(
             feeds={d: feeds_by_day[d] for d in run} if feeds_by_day is not None else None,
             feed_sources=feed_sources,
         ))
-    staged = []
-    for result in ChunkRunner("news_items").run(news_chunk, chunks):
-        staged.extend(result.staged["news_items"])
-        for day, metadata in result.metadata["news_items"].items():
-            context.add_asset_metadata(metadata, partition_key=day)
-    return StagedPartitions(staged)
+    return run_chunks(context, "news_items", news_chunk, chunks).output("news_items")
 
 
 NEWS_ASSETS = [news_items]

@@ -25,7 +25,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, MetadataValue, asset
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.day_ranges import consecutive_runs, shift_day
 from factor_assets.partition_keys import run_days, run_partitions
 from factor_core import simulator
@@ -238,17 +238,12 @@ def build_factor_panel_asset(planted: bool):
         universe = _universe_frame(symbol_universe)
         chunks = [PanelChunk(partition_store.store, inputs, universe, run)
                   for run in consecutive_runs(run_days(context), DAYS_PER_CHUNK)]
-        staged, pending = [], []
-        for result in ChunkRunner("factor_panel").run(panel_chunk, chunks):
-            staged.extend(result.staged["factor_panel"])
-            for day, metadata in result.metadata["factor_panel"].items():
-                context.add_asset_metadata(metadata, partition_key=day)
-                if not metadata["next_day_closes"].value:
-                    pending.append(day)
+        run = run_chunks(context, "factor_panel", panel_chunk, chunks)
+        pending = [day for day, md in run.metadata["factor_panel"].items() if not md["next_day_closes"].value]
         if pending:
             context.log.info(f"factor_panel: labels of the last hours of {pending} stay null until the next day's "
                              "hourly_closes exist; automation recomputes those days when it arrives")
-        return StagedPartitions(staged)
+        return run.output("factor_panel")
 
     return factor_panel
 

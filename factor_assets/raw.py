@@ -36,7 +36,7 @@ from dagster import (
     multi_asset,
 )
 
-from factor_assets.chunks import ChunkResult, ChunkRunner, default_workers
+from factor_assets.chunks import ChunkResult, ChunkRunner, default_workers, run_chunks
 from factor_assets.partition_keys import run_partitions
 from factor_core import quality
 from factor_core.market_sources import DATASET_ASSETS, MarketSource, conform
@@ -44,7 +44,7 @@ from factor_core.partition_data import PartitionData
 from factor_core.partition_store import PartitionStore
 from partitions import DAY_SYMBOL
 from resources.market_data import BINANCE_POOL, MarketDataResource
-from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
+from resources.parquet_io_manager import PartitionStoreResource
 
 RAW_GROUP = "raw"
 RAW_ASSET_KEYS = list(DATASET_ASSETS.values())
@@ -217,26 +217,22 @@ def build_raw_assets(source_name: str) -> AssetsDefinition:
             for symbol, days in by_symbol.items()
             for i in range(0, len(days), PARTITIONS_PER_CHUNK)
         ]
-        runner = ChunkRunner("raw_market_data", workers=default_workers() if source.parallel_safe else 1)
-        staged: dict[str, list] = defaultdict(list)
+        workers = default_workers() if source.parallel_safe else 1
+        run = run_chunks(context, "raw_market_data", fetch_chunk, chunks, workers=workers)
         outcomes: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         failed_partitions = set()
-        for result in runner.run(fetch_chunk, chunks):
-            for asset, files in result.staged.items():
-                staged[asset].extend(files)
-            for asset, per_partition in result.metadata.items():
-                for key, metadata in per_partition.items():
-                    context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
-            for asset, key, outcome in result.extra["checks"]:
+        for extra in run.extras:
+            for asset, key, outcome in extra["checks"]:
                 outcomes[asset][outcome.name].append((key, outcome))
                 if not outcome.passed and outcome.name != "checksum_verified":
                     failed_partitions.add(f"{asset} {key}")
         for label in sorted(failed_partitions)[:20]:
             context.log.warning(f"{label}: failed blocking checks; stored but quarantined until re-materialized")
         context.log.info(f"fetched {len(datasets)} dataset(s) x {sum(len(d) for d in by_symbol.values())} partition(s) "
-                         f"from {source.name} in {len(chunks)} chunk(s) on {runner.effective_workers(len(chunks))} worker(s)")
+                         f"from {source.name} in {len(chunks)} chunk(s) on "
+                         f"{ChunkRunner('raw', workers=workers).effective_workers(len(chunks))} worker(s)")
         for asset in assets:
-            yield Output(StagedPartitions(staged[asset]), output_name=asset)
+            yield Output(run.output(asset), output_name=asset)
         for asset in assets:
             blocking = set(BLOCKING_CHECKS.get(asset, {})) | set(CROSS_CHECKS.get(asset, {}))
             yield from _check_results(asset, outcomes[asset], blocking)

@@ -34,7 +34,7 @@ from dagster import (
 )
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner
+from factor_assets.chunks import ChunkResult, run_chunks
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from factor_assets.partition_keys import run_days
 from factor_assets.tearsheets import image_metadata, write_report
@@ -114,12 +114,7 @@ def correlation_chunk(chunk: PanelDaysChunk) -> ChunkResult:
 def _run_daily(context: AssetExecutionContext, asset_name: str, fn, store: PartitionStore,
                factor_panel: PartitionedInput) -> StagedPartitions:
     chunks = [PanelDaysChunk(store, factor_panel, run) for run in consecutive_runs(run_days(context), DAYS_PER_CHUNK)]
-    staged = []
-    for result in ChunkRunner(asset_name).run(fn, chunks):
-        staged.extend(result.staged[asset_name])
-        for day, metadata in result.metadata[asset_name].items():
-            context.add_asset_metadata(metadata, partition_key=day)
-    return StagedPartitions(staged)
+    return run_chunks(context, asset_name, fn, chunks).output(asset_name)
 
 
 @asset(

@@ -42,7 +42,7 @@ from dagster import (
 )
 
 from factor_assets.automation import keep_fresh
-from factor_assets.chunks import ChunkResult, ChunkRunner, default_workers
+from factor_assets.chunks import ChunkResult, default_workers, run_chunks
 from factor_assets.day_ranges import consecutive_runs, day_span, shift_day
 from factor_assets.news import SENTIMENT_GROUP, newswire_simulator
 from factor_assets.partition_keys import run_days, run_partitions
@@ -264,13 +264,8 @@ def _sentiment_hourly_asset(lookback_hours: float, half_life_minutes: float) -> 
             for symbol, days in by_symbol.items()
             for run in consecutive_runs(days, DAYS_PER_CHUNK)
         ]
-        staged = []
-        runner = ChunkRunner("sentiment_hourly", workers=_workers(len(partitions)))
-        for result in runner.run(hourly_chunk, chunks):
-            staged.extend(result.staged["sentiment_hourly"])
-            for key, metadata in result.metadata["sentiment_hourly"].items():
-                context.add_asset_metadata(metadata, partition_key=key)
-        return StagedPartitions(staged)
+        return run_chunks(context, "sentiment_hourly", hourly_chunk, chunks,
+                          workers=_workers(len(partitions))).output("sentiment_hourly")
 
     return sentiment_hourly
 
@@ -332,12 +327,8 @@ def _llm_cost_asset() -> AssetsDefinition:
     ) -> StagedPartitions:
         days = run_days(context)
         chunks = [CostChunk(partition_store.store, llm_sentiment, run) for run in consecutive_runs(days, DAYS_PER_CHUNK)]
-        staged = []
-        for result in ChunkRunner("llm_cost", workers=_workers(len(llm_sentiment.keys))).run(cost_chunk, chunks):
-            staged.extend(result.staged["llm_cost"])
-            for day, metadata in result.metadata["llm_cost"].items():
-                context.add_asset_metadata(metadata, partition_key=day)
-        return StagedPartitions(staged)
+        return run_chunks(context, "llm_cost", cost_chunk, chunks,
+                          workers=_workers(len(llm_sentiment.keys))).output("llm_cost")
 
     return llm_cost
 
