@@ -20,6 +20,7 @@ from factor_assets.cross_section import PANEL_ASSETS
 from factor_assets.factors import FACTOR_ASSETS
 from factor_assets.liquidity import LIQUIDITY_ASSETS
 from factor_assets.raw import build_raw_assets
+from factor_assets.strategy_runs import STRATEGY_RUN_ASSETS
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
 from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
@@ -81,7 +82,8 @@ INGESTION_SENSORS, INGESTION_SCHEDULES = ingestion_triggers(SOURCE)
 COLLECTING = SOURCE == "binance" and settings.get("BINANCE_BOOK_SOURCE") == "collector"
 
 defs = Definitions(
-    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS],
+    assets=[*UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS, *PANEL_ASSETS, *BACKTEST_ASSETS,
+            *STRATEGY_RUN_ASSETS],
     jobs=[book_snapshot_job],
     resources=build_resources(SOURCE),
     sensors=[

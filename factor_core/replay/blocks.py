@@ -337,6 +337,7 @@ class Source:
     @staticmethod
     def _layout_problem(code, ts, is_ask, level, price, row, other) -> str:
         when = format_time(int(ts[row]))
+        price = price.tolist()
         side = "ask" if is_ask[row] else "bid"
         if code == _CROSSED:
             return (f"the book snapshot at {when} is crossed: best bid {price[row]!r} >= best ask {price[other]!r}; "
