@@ -29,6 +29,9 @@ def test_every_layer_is_an_asset_with_declared_lineage():
         "factor_panel": ["factor_bars", "symbol_universe"],
         "backtest_daily": ["factor_panel"],
         "backtest_summary": ["backtest_daily"],
+        "strategy_runs": ["raw_book", "raw_trades", "symbol_universe"],
+        "strategy_fills": ["raw_book", "raw_trades", "symbol_universe"],
+        "strategy_equity": ["raw_book", "raw_trades", "symbol_universe"],
     }
 
 

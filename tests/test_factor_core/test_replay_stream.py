@@ -77,21 +77,27 @@ def test_book_snapshots_are_sampled_per_interval_bucket_and_cut_to_the_depth(sim
 
 def test_ties_go_by_symbol_then_trades_before_books_then_stored_order(tmp_path):
     store = PartitionStore(tmp_path)
-    day, t = "2024-01-02", "2024-01-02T10:00:00Z"
-    for symbol in ("BBBUSDT", "AAAUSDT"):
+    day = "2024-01-02"
+    base = pd.Timestamp("2024-01-02T10:00:00Z")
+    n = 300  # three trades a microsecond for 100 microseconds, in each of three symbols: 9-way ties an unstable sort scrambles
+    stamps = [base + pd.Timedelta(microseconds=k // 3) for k in range(n)] + [base + pd.Timedelta(nanoseconds=100_001)]
+    for symbol in ("CCCUSDT", "AAAUSDT", "BBBUSDT"):
         write_table(store, "raw_trades", symbol, day, pd.DataFrame(
-            {"trade_id": [3, 1, 2], "ts": [t, t, "2024-01-02T10:00:00.000000001Z"], "price": [10.0, 11.0, 12.0],
-             "qty": [1.0, 2.0, 3.0], "is_buyer_maker": [True, False, True]}))
-        write_table(store, "raw_book", symbol, day, pd.DataFrame(book_rows(t, [(9.0, 1.0)], [(13.0, 1.0)])))
-    messages = replay(store, {"symbols": ["BBBUSDT", "AAAUSDT"], "from": day, "to": "2024-01-03",
-                              "dataTypes": ["book_snapshot_1_0ms", "trade"]})
+            {"trade_id": [*range(n, 0, -1), 0], "ts": stamps, "price": 10.0, "qty": 1.0, "is_buyer_maker": True}))
+        write_table(store, "raw_book", symbol, day, pd.DataFrame(book_rows(base, [(9.0, 1.0)], [(13.0, 1.0)])))
+    messages = replay(store, {"symbols": ["CCCUSDT", "BBBUSDT", "AAAUSDT"], "from": day, "to": "2024-01-03",
+                              "dataTypes": ["book_snapshot_1_0ms", "trade"]}, batch_rows=64)
     order = [(m["symbol"], m["type"], m.get("id")) for m in messages]
-    assert order == [
-        ("AAAUSDT", "trade", "3"), ("AAAUSDT", "trade", "1"), ("AAAUSDT", "book_snapshot", None),
-        ("BBBUSDT", "trade", "3"), ("BBBUSDT", "trade", "1"), ("BBBUSDT", "book_snapshot", None),
-        ("AAAUSDT", "trade", "2"), ("BBBUSDT", "trade", "2"),  # 1 ns later: same microsecond, later in time
-    ]
-    assert messages[-1]["timestamp"] == "2024-01-02T10:00:00.000000Z"
+    symbols = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
+    expected = []
+    for u in range(n // 3):
+        for symbol in symbols:
+            expected += [(symbol, "trade", str(n - k)) for k in range(3 * u, 3 * u + 3)]  # stored order, not id order
+            if u == 0:
+                expected.append((symbol, "book_snapshot", None))  # after the trades of its time
+    expected += [(symbol, "trade", "0") for symbol in symbols]  # 100 us + 1 ns: same microsecond stamp, later in time
+    assert order == expected
+    assert messages[-1]["timestamp"] == messages[-3]["timestamp"] == "2024-01-02T10:00:00.000100Z"
 
 
 def test_prices_and_amounts_parse_back_to_the_stored_float64_exactly():

@@ -26,7 +26,7 @@ import math
 from collections.abc import AsyncIterable, Iterable, Sequence
 
 from factor_core.replay.engine.events import BookSnapshot, Event, Timer, Trade
-from factor_core.replay.engine.matching import BookView, resting_fills
+from factor_core.replay.engine.matching import BookView, prints_through, resting_fills
 from factor_core.replay.engine.orders import (
     BUY, LIMIT, MAKER, MARKET, SELL, TAKER, Fill, Order, OrderError, Portfolio, check_price, check_quantity,
 )
@@ -191,7 +191,7 @@ class StrategyContext:
 
     def _on_trade(self, trade: Trade) -> None:
         highest_buy, lowest_sell = self._limits(trade.symbol)
-        if trade.price < highest_buy or trade.price > lowest_sell:
+        if prints_through(BUY, highest_buy, trade.price) or prints_through(SELL, lowest_sell, trade.price):
             for order, qty in resting_fills(self.resting[trade.symbol], trade):
                 self._fill(order, qty, order.limit_price, MAKER)
                 if order.remaining <= 1e-12 * order.qty:

@@ -74,11 +74,13 @@ class BookView:
         return out
 
 
+def prints_through(side: str, limit_price: float, trade_price: float) -> bool:
+    """Does a trade at ``trade_price`` fill a resting ``side`` order at ``limit_price``? (strictly through it)"""
+    return trade_price < limit_price if side == BUY else trade_price > limit_price
+
+
 def crosses(order: Order, trade: Trade) -> bool:
-    """Does ``trade`` print through the resting limit ``order``?"""
-    if order.side == BUY:
-        return trade.price < order.limit_price
-    return trade.price > order.limit_price
+    return prints_through(order.side, order.limit_price, trade.price)
 
 
 def priority(order: Order) -> tuple[float, int]:
@@ -100,4 +102,4 @@ def resting_fills(orders: list[Order], trade: Trade) -> list[tuple[Order, float]
     return out
 
 
-__all__ = ["BookView", "crosses", "resting_fills", "BUY", "SELL"]
+__all__ = ["BookView", "crosses", "prints_through", "resting_fills", "BUY", "SELL"]
