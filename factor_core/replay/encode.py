@@ -10,16 +10,16 @@ field order included)::
 
 * ``id`` is the stored ``trade_id`` as a string (tardis-machine's type for ids);
 * ``side`` is the aggressor (``is_buyer_maker`` True -> ``sell``), ``unknown`` if not stored;
-* ``price`` / ``amount`` are the shortest decimal that parses back to the stored
-  float64 exactly (Arrow's float formatting), so a client recovers the stored value bit for bit;
+* ``price`` / ``amount`` parse back to the stored float64 exactly, so a client recovers
+  the stored value bit for bit: the fixed-point decimal with the fewest decimals (at most
+  15) that does, else Arrow's shortest round-trip text (``1e-20``); NaN / infinite -> ``null``;
 * ``timestamp`` is the stored time floored to the microsecond (ISO 8601, ``Z``);
   ``localTimestamp`` equals it: stored partitions keep no arrival time;
 * ``bids`` best first (highest price), ``asks`` best first (lowest price), at most ``depth`` each;
   ``interval`` in milliseconds, as tardis-machine reports it.
 
-Prices are dictionary-encoded before formatting (a block holds few distinct
-prices); amounts are formatted directly. The JSON text itself is written by
-the Numba kernels of :mod:`factor_core.replay.text_kernels`.
+The JSON text is written by the Numba kernels of
+:mod:`factor_core.replay.text_kernels`.
 """
 
 from __future__ import annotations
@@ -80,35 +80,40 @@ def unframe(data: bytes | np.ndarray, mode: int) -> list[str]:
 
 
 @dataclass
-class FloatText:
-    """Shortest round-trip text of float64 values: value ``i`` is ``data[offsets[index[i]]:offsets[index[i]+1]]``."""
+class Numbers:
+    """Float64 values ready for the text kernels: ``mantissa / 10**decimals``, or Arrow text where that fails."""
 
-    index: np.ndarray
-    offsets: np.ndarray
+    mantissa: np.ndarray
+    decimals: np.ndarray  # >= 0, or tk.FALLBACK (text in offsets/data), or tk.NULL
+    offsets: np.ndarray  # value i's fallback text is data[offsets[i]:offsets[i+1]] (empty unless FALLBACK)
     data: np.ndarray
 
     @staticmethod
-    def of(values: np.ndarray, *, distinct: bool) -> FloatText:
-        """``distinct``: format each distinct value once (worth it when values repeat, as prices do)."""
-        array = pa.array(values, pa.float64())
-        if distinct:
-            encoded = pc.dictionary_encode(array)
-            array, index = encoded.dictionary, np.asarray(encoded.indices.to_numpy(), np.int64)
-        else:
-            index = np.arange(len(array), dtype=np.int64)
-        text = pc.cast(array, pa.string())
-        _, offsets, data = text.buffers()
-        offs = np.frombuffer(offsets, np.int32, count=len(text) + 1, offset=text.offset * 4).astype(np.int64)
-        raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-        return FloatText(index, offs, raw)
+    def of(values: np.ndarray) -> Numbers:
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        mantissa, decimals = tk.decimal_parts(values)
+        offsets = np.zeros(len(values) + 1, np.int64)
+        data = np.zeros(0, np.uint8)
+        fallback = np.flatnonzero(decimals == tk.FALLBACK)
+        if len(fallback):
+            text = pc.cast(pa.array(values[fallback], pa.float64()), pa.string())
+            _, text_offsets, text_data = text.buffers()
+            ends = np.frombuffer(text_offsets, np.int32, count=len(text) + 1, offset=text.offset * 4).astype(np.int64)
+            lengths = np.zeros(len(values), np.int64)
+            lengths[fallback] = np.diff(ends)
+            offsets[1:] = np.cumsum(lengths)
+            data = np.frombuffer(text_data, np.uint8)[ends[0]:ends[-1]]
+        return Numbers(mantissa, decimals, offsets, data)
+
+    def args(self) -> tuple:
+        return self.mantissa, self.decimals, self.offsets, self.data
 
 
 def encode_trades(block: TradeBlock, symbol: str, exchange: str, mode: int) -> EncodedBlock:
     prefix = tk.text(f'{{"type":"trade","symbol":"{symbol}","exchange":"{exchange}","id":"')
-    price, amount = FloatText.of(block.price, distinct=True), FloatText.of(block.amount, distinct=False)
-    out, offsets = tk.encode_trades(mode, prefix, block.ts, block.trade_id, price.index, price.offsets, price.data,
-                                    amount.index, amount.offsets, amount.data, block.side, *tk.TRADE_PIECES,
-                                    tk.P10, tk.day_cache())
+    out, offsets = tk.encode_trades(mode, prefix, block.ts, block.trade_id, *Numbers.of(block.price).args(),
+                                    *Numbers.of(block.amount).args(), block.side, *tk.TRADE_PIECES, tk.P10,
+                                    tk.day_cache())
     return EncodedBlock(block.ts, out, offsets, mode)
 
 
@@ -118,10 +123,8 @@ def encode_books(block: BookBlock, symbol: str, exchange: str, name: str, depth:
         f'{{"type":"book_snapshot","symbol":"{symbol}","exchange":"{exchange}","name":"{name}",'
         f'"depth":{depth},"interval":{interval_ms},"bids":['
     )
-    price, amount = FloatText.of(block.price, distinct=True), FloatText.of(block.amount, distinct=False)
-    out, offsets = tk.encode_books(mode, prefix, block.ts, block.lo, block.n_bids, price.index, price.offsets,
-                                   price.data, amount.index, amount.offsets, amount.data, *tk.BOOK_PIECES,
-                                   tk.day_cache())
+    out, offsets = tk.encode_books(mode, prefix, block.ts, block.lo, block.n_bids, *Numbers.of(block.price).args(),
+                                   *Numbers.of(block.amount).args(), *tk.BOOK_PIECES, tk.P10, tk.day_cache())
     return EncodedBlock(block.ts, out, offsets, mode)
 
 

@@ -14,9 +14,10 @@ Bytes are copied with element loops over *unsigned* indices: Numba checks a
 signed index for wrap-around (``a[-1]``), which keeps LLVM from vectorising the
 loop (12x slower measured), and a Numba slice assignment is an element loop too,
 plus two atomic reference-count updates.
-Numbers: integers and ISO timestamps are written digit by digit here; floats
-arrive pre-formatted (``FloatText`` in ``encode.py``: Arrow's shortest
-round-trip formatting, which Numba cannot do).
+Numbers are written digit by digit here: integers, ISO timestamps, and floats
+that are short decimals (:func:`decimal_parts`: prices and amounts on a tick or
+lot grid always are); any other float arrives formatted by Arrow (shortest
+round-trip text, ``encode.Numbers``).
 """
 
 from __future__ import annotations
@@ -86,19 +87,107 @@ def put(out, pos, src):
     return pos + len(src)
 
 
-@njit(**_FAST)
-def put_float(out, pos, text_offsets, text_data, index):
-    a = text_offsets[index]
-    size = text_offsets[index + 1] - a
-    base, first = np.uint64(pos), np.uint64(a)
-    for k in range(np.uint64(size)):
-        out[base + k] = text_data[first + k]
-    return pos + size
+MAX_DECIMALS = 15
+FALLBACK, NULL = -1, -2  # ``decimals`` codes: Arrow-formatted text, JSON null (NaN or infinite)
+_P10F = np.array([10.0**k for k in range(MAX_DECIMALS + 1)])
+_EXACT_INT = 2.0**53
 
 
 @njit(**_FAST)
-def float_len(text_offsets, index):
-    return text_offsets[index + 1] - text_offsets[index]
+def decimal_parts(values):
+    """Per float64 ``x``: the smallest ``d`` <= 15 and integer ``m`` with ``m / 10**d == x`` exactly, else a code.
+
+    ``m`` and ``10**d`` are exact doubles (``|m| < 2**53``, ``d <= 22``), so IEEE division rounds the exact
+    quotient ``m·10**-d`` correctly: it equals ``x`` iff the decimal text ``m·10**-d`` parses back to ``x``.
+    NaN / infinite -> ``NULL``; no such ``d`` (or -0.0) -> ``FALLBACK`` (formatted by Arrow instead).
+    """
+    n = len(values)
+    mantissa = np.zeros(n, np.int64)
+    decimals = np.empty(n, np.int64)
+    for i in range(n):
+        x = values[i]
+        if not np.isfinite(x):
+            decimals[i] = NULL
+            continue
+        decimals[i] = FALLBACK
+        if x == 0.0 and np.signbit(x):
+            continue
+        for d in range(MAX_DECIMALS + 1):
+            m = np.rint(x * _P10F[d])
+            if abs(m) >= _EXACT_INT:
+                break
+            if m / _P10F[d] == x:
+                mantissa[i] = np.int64(m)
+                decimals[i] = d
+                break
+    return mantissa, decimals
+
+
+@njit(**_FAST)
+def _digits(u, p10):
+    n = 1
+    while n < 20 and u >= p10[n]:
+        n += 1
+    return n
+
+
+@njit(**_FAST)
+def number_len(mantissa, decimals, f_off, i, p10):
+    """Characters of value ``i`` as written by :func:`put_number`."""
+    d = decimals[i]
+    if d == FALLBACK:
+        return f_off[i + 1] - f_off[i]
+    if d == NULL:
+        return 4
+    m = mantissa[i]
+    sign = 1 if m < 0 else 0
+    digits = _digits(np.uint64(-m if m < 0 else m), p10)
+    if d == 0:
+        return sign + digits
+    return sign + max(digits - d, 1) + 1 + d
+
+
+@njit(**_FAST)
+def _put_digits(out, pos, u, width):
+    """``u`` in exactly ``width`` digits (zero-padded)."""
+    ten = np.uint64(10)
+    for k in range(pos + width - 1, pos - 1, -1):
+        q = u // ten
+        out[k] = np.uint8(48 + (u - q * ten))
+        u = q
+    return pos + width
+
+
+@njit(**_FAST)
+def put_number(out, pos, mantissa, decimals, f_off, f_data, i, p10):
+    """Value ``i`` as JSON: ``m`` with ``d`` decimals (``34878.61``, ``0.00012``, ``100``), fallback text, or null."""
+    d = decimals[i]
+    if d == FALLBACK:
+        a = f_off[i]
+        size = f_off[i + 1] - a
+        base, first = np.uint64(pos), np.uint64(a)
+        for k in range(np.uint64(size)):
+            out[base + k] = f_data[first + k]
+        return pos + size
+    if d == NULL:
+        out[pos] = 110  # null
+        out[pos + 1] = 117
+        out[pos + 2] = 108
+        out[pos + 3] = 108
+        return pos + 4
+    m = mantissa[i]
+    if m < 0:
+        out[pos] = 45
+        pos += 1
+        m = -m
+    u = np.uint64(m)
+    if d == 0:
+        return _put_digits(out, pos, u, _digits(u, p10))
+    scale = p10[d]
+    whole = u // scale
+    pos = _put_digits(out, pos, whole, _digits(whole, p10))
+    out[pos] = 46  # .
+    return _put_digits(out, pos + 1, u - whole * scale, d)
 
 
 @njit(**_FAST)
@@ -208,7 +297,7 @@ TRADE_PIECES = (text('","price":'), text(',"amount":'), text(',"side":"'), text(
 
 
 @njit(**_FAST)
-def encode_trades(mode, prefix, ts, ids, p_idx, p_off, p_data, q_idx, q_off, q_data, side,
+def encode_trades(mode, prefix, ts, ids, p_m, p_d, p_off, p_data, q_m, q_d, q_off, q_data, side,
                   s_price, s_amount, s_side, s_ts, s_local, s_end, w_sell, w_unknown, w_buy, p10, cache):
     """Framed trade messages; see ``encode.py`` for the shape."""
     n = len(ts)
@@ -219,7 +308,8 @@ def encode_trades(mode, prefix, ts, ids, p_idx, p_off, p_data, q_idx, q_off, q_d
     offsets[0] = 0
     for i in range(n):
         side_len = len(w_buy) if side[i] > 0 else (len(w_sell) if side[i] < 0 else len(w_unknown))
-        size = fixed + int_len(ids[i], p10) + side_len + float_len(p_off, p_idx[i]) + float_len(q_off, q_idx[i])
+        size = (fixed + int_len(ids[i], p10) + side_len + number_len(p_m, p_d, p_off, i, p10)
+                + number_len(q_m, q_d, q_off, i, p10))
         sizes[i] = size
         offsets[i + 1] = offsets[i] + size + framing_len(size, mode)
     out = np.empty(offsets[n], np.uint8)
@@ -228,9 +318,9 @@ def encode_trades(mode, prefix, ts, ids, p_idx, p_off, p_data, q_idx, q_off, q_d
         pos = put(out, pos, prefix)
         pos = put_int(out, pos, ids[i], p10)
         pos = put(out, pos, s_price)
-        pos = put_float(out, pos, p_off, p_data, p_idx[i])
+        pos = put_number(out, pos, p_m, p_d, p_off, p_data, i, p10)
         pos = put(out, pos, s_amount)
-        pos = put_float(out, pos, q_off, q_data, q_idx[i])
+        pos = put_number(out, pos, q_m, q_d, q_off, q_data, i, p10)
         pos = put(out, pos, s_side)
         pos = put(out, pos, w_buy if side[i] > 0 else (w_sell if side[i] < 0 else w_unknown))
         pos = put(out, pos, s_ts)
@@ -248,8 +338,8 @@ BOOK_PIECES = (text('{"price":'), text(',"amount":'), text("}"), text(","), text
 
 
 @njit(**_FAST)
-def encode_books(mode, prefix, ts, lo, n_bids, p_idx, p_off, p_data, q_idx, q_off, q_data,
-                 s_open, s_amount, s_close, s_comma, s_asks, s_ts, s_local, s_end, cache):
+def encode_books(mode, prefix, ts, lo, n_bids, p_m, p_d, p_off, p_data, q_m, q_d, q_off, q_data,
+                 s_open, s_amount, s_close, s_comma, s_asks, s_ts, s_local, s_end, p10, cache):
     """Framed book-snapshot messages: snapshot ``i`` has levels ``lo[i]:lo[i+1]``, the first ``n_bids[i]`` bids."""
     n = len(ts)
     level_fixed = len(s_open) + len(s_amount) + len(s_close)
@@ -259,7 +349,7 @@ def encode_books(mode, prefix, ts, lo, n_bids, p_idx, p_off, p_data, q_idx, q_of
     for i in range(n):
         size = len(prefix) + len(s_asks) + len(s_ts) + len(s_local) + len(s_end) + 2 * ISO_LEN
         for j in range(lo[i], lo[i + 1]):
-            size += level_fixed + float_len(p_off, p_idx[j]) + float_len(q_off, q_idx[j])
+            size += level_fixed + number_len(p_m, p_d, p_off, j, p10) + number_len(q_m, q_d, q_off, j, p10)
         nb = n_bids[i]
         na = lo[i + 1] - lo[i] - nb
         size += max(nb - 1, 0) + max(na - 1, 0)  # commas between levels
@@ -276,9 +366,9 @@ def encode_books(mode, prefix, ts, lo, n_bids, p_idx, p_off, p_data, q_idx, q_of
             elif j > lo[i]:
                 pos = put(out, pos, s_comma)
             pos = put(out, pos, s_open)
-            pos = put_float(out, pos, p_off, p_data, p_idx[j])
+            pos = put_number(out, pos, p_m, p_d, p_off, p_data, j, p10)
             pos = put(out, pos, s_amount)
-            pos = put_float(out, pos, q_off, q_data, q_idx[j])
+            pos = put_number(out, pos, q_m, q_d, q_off, q_data, j, p10)
             pos = put(out, pos, s_close)
         if bid_end == lo[i + 1]:
             pos = put(out, pos, s_asks)

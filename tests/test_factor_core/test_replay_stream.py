@@ -9,7 +9,7 @@ import pytest
 
 from factor_core.partition_store import PartitionStore
 from factor_core.replay import ReplayCatalog, ReplayNotFoundError, StoredDataError, parse_options
-from factor_core.replay.encode import NDJSON, WEBSOCKET, EncodingSource, FloatText, chunk_of, encode_trades, unframe
+from factor_core.replay.encode import NDJSON, WEBSOCKET, EncodingSource, chunk_of, encode_trades, unframe
 from factor_core.replay.blocks import TradeBlock
 from tests.test_factor_core.replay_data import (
     book_rows, reference_messages, write_simulated, write_table, write_window,
@@ -115,7 +115,16 @@ def test_prices_and_amounts_parse_back_to_the_stored_float64_exactly():
     expected_ts = [pd.Timestamp(int(v), unit="ns", tz="UTC").floor("us").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
                    for v in block.ts]
     assert [m["timestamp"] for m in messages] == expected_ts  # 1969-12-29 onwards: before and after the epoch
-    assert FloatText.of(values, distinct=True).index.max() < n
+    raw = unframe(encode_trades(block, "BTCUSDT", "binance", NDJSON).data, NDJSON)
+    assert '"price":0.1,' in raw[-4] and '"price":100,' in raw[-3] and '"price":1e+21,' in raw[-2]
+
+
+def test_short_decimals_are_written_fixed_point_and_non_finite_values_as_null():
+    values = np.array([34878.61, 0.00012, -2.5, 1234567.0, 1e-20, np.nan, np.inf, -0.0])
+    n = len(values)
+    block = TradeBlock(np.zeros(n, np.int64), np.arange(n), values, np.ones(n), np.ones(n, np.int8))
+    prices = [m.split('"price":')[1].split(",")[0] for m in unframe(encode_trades(block, "X1", "binance", NDJSON).data, NDJSON)]
+    assert prices == ["34878.61", "0.00012", "-2.5", "1234567", "1e-20", "null", "null", "-0"]
 
 
 def test_iso_timestamps_match_python_across_leap_years_and_centuries():
