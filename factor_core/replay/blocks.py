@@ -2,9 +2,9 @@
 
 A *source* is one (symbol, data type) over the days of a replay: it opens the
 day files one after the other and reads them batch by batch
-(``pyarrow.parquet.ParquetFile.iter_batches``), skipping row groups outside
-``[start, end)`` by their statistics, so memory holds one batch per source
-whatever the range. Each batch becomes a block:
+(``pyarrow.parquet.ParquetFile.iter_batches`` over buffered page reads), skipping
+row groups outside ``[start, end)`` by their statistics, so memory holds about
+one batch per source whatever the range or the size of a row group. Each batch becomes a block:
 
 * :class:`TradeBlock`: one row per trade (``ts`` ns, id, price, amount, side);
 * :class:`BookBlock`: one row per book snapshot; the long-form ``raw_book``
@@ -239,7 +239,9 @@ class Source:
 
     def _batches(self, file: DayFile, columns: list[str]) -> Iterator[pa.RecordBatch]:
         try:
-            self._open = pq.ParquetFile(file.path)
+            # Buffered reads without pre-buffering: pages are read as batches need them, so memory holds
+            # about one batch per source instead of a whole row group (a day can be one row group).
+            self._open = pq.ParquetFile(file.path, buffer_size=1 << 16, pre_buffer=False)
             groups = self._row_groups(self._open)
             if groups:
                 yield from self._open.iter_batches(batch_size=self.batch_rows, row_groups=groups, columns=columns)

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from factor_core.partition_store import PartitionStore
@@ -206,11 +208,19 @@ def test_quarantined_partitions_and_depth_bands_are_refused_before_streaming(tmp
         replay(store, {"symbols": ["ETHUSDT"], "from": "2024-01-02", "to": "2024-01-03", "dataTypes": ["book_snapshot_5_0ms"]})
 
 
-def test_a_source_reads_its_files_batch_by_batch_not_whole(sim_store):
-    plan = ReplayCatalog(sim_store).plan(parse_options(json.dumps(
-        {"symbols": ["BTCUSDT"], "from": "2024-01-02", "to": "2024-01-04", "dataTypes": ["trade"]})))
+def test_a_source_holds_about_a_batch_of_a_file_not_its_whole_row_group(tmp_path):
+    store = PartitionStore(tmp_path)
+    write_simulated(store, ["BTCUSDT"], ["2024-01-02"], trades_per_minute=360)  # one row group of ~500k trades
+    plan = ReplayCatalog(store).plan(parse_options(json.dumps(
+        {"symbols": ["BTCUSDT"], "from": "2024-01-02", "to": "2024-01-03", "dataTypes": ["trade"]})))
+    path = plan.sources[0].files[0].path
+    decoded = pq.read_table(path).nbytes
+    pool = pa.default_memory_pool()
+    before = pool.bytes_allocated()
     cursor = plan.open(batch_rows=1000)
-    total = sum(pd.read_parquet(f.path).shape[0] for f in plan.sources[0].files)
     first = cursor.next_batch()
-    assert len(first) <= 1000 and cursor.sources[0].rows_read <= 1000 < total
+    held = pool.bytes_allocated() - before
+    assert len(first) <= 1000 and cursor.sources[0].rows_read <= 1000 < pq.ParquetFile(path).metadata.num_rows
+    # Page buffers only (~1 MB a column); reading the row group whole would hold it compressed plus decoded pages.
+    assert held < decoded / 2, (held, decoded)
     cursor.close()
