@@ -26,7 +26,6 @@ from dagster import AssetExecutionContext, AssetIn, AssetOut, BackfillPolicy, Co
 
 from factor_assets.automation import keep_fresh
 from factor_assets.chunks import ChunkResult, ChunkRunner
-from factor_assets.cross_section import universe_listings
 from factor_assets.partition_keys import run_days
 from factor_core.partition_store import PartitionedInput, PartitionStore
 from factor_core.replay.catalog import ReplayCatalog
@@ -36,7 +35,7 @@ from factor_core.replay.engine import (
 )
 from factor_core.replay.engine.config import spec_from_mapping
 from factor_core.replay.options import ReplayRequest, parse_data_type
-from factor_core.universe import Listings, is_listed
+from factor_core.universe import Listings, is_listed, listings_of
 from partitions import DAILY
 from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
@@ -87,6 +86,12 @@ class StrategyDayChunk:
     @property
     def partitions(self) -> list[str]:
         return [self.day]
+
+
+def universe_listings(symbol_universe: PartitionedInput) -> Listings:
+    """``{symbol: (listed_on, delisted_on)}`` from ``symbol_universe``; {} (every symbol listed) if not materialized."""
+    table = symbol_universe.table({})
+    return {} if table is None else listings_of(table.to_pandas())
 
 
 def _listed_symbols(chunk: StrategyDayChunk) -> list[str]:

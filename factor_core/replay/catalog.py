@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from factor_core.partition_store import PartitionStore, failed_checks, partition_label
-from factor_core.replay.blocks import BATCH_ROWS, BookBlock, DayFile, Source, TradeBlock
+from factor_core.replay.blocks import BATCH_ROWS, DayFile, Source
 from factor_core.replay.errors import ReplayNotFoundError, StoredDataError
 from factor_core.replay.merge import MergeCursor
 from factor_core.replay.options import DataType, ReplayRequest
@@ -190,4 +190,4 @@ class ReplayCatalog:
         )
 
 
-__all__ = ["ReplayCatalog", "ReplayPlan", "PlannedSource", "stored_symbols", "TradeBlock", "BookBlock", "DEFAULT_EXCHANGE"]
+__all__ = ["DEFAULT_EXCHANGE", "PlannedSource", "ReplayCatalog", "ReplayPlan", "stored_symbols"]

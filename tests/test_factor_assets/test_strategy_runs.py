@@ -17,6 +17,7 @@ from factor_core.replay.engine import (
     DEFAULT_FILE, Engine, equity_frame, fills_frame, load_strategy_config, stored_events, summary_frame,
 )
 from partitions import register_symbols
+from resources.warehouse import DuckDBWarehouse
 from tests.conftest import partition_metadata
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -79,6 +80,10 @@ def test_stored_results_equal_the_engine_run_on_the_files_and_the_ui_gets_an_equ
     assert base64.b64decode(image.split(",", 1)[1].rstrip(")")).startswith(b"\x89PNG\r\n\x1a\n")
     assert metadata["symbols"] == SYMBOLS
     assert partition_metadata(result, "strategy_fills")[DAY]["rows"] == len(stored["strategy_fills"])
+    # The warehouse sees the Parquet partitions as views of the same names.
+    warehouse = DuckDBWarehouse(data_root=str(data_root))
+    counts = warehouse.query("SELECT (SELECT count(*) FROM strategy_runs) AS runs, (SELECT count(*) FROM strategy_fills) AS fills")
+    assert counts.iloc[0].tolist() == [len(stored["strategy_runs"]), len(stored["strategy_fills"])]
 
 
 def test_a_strategy_symbol_not_listed_that_day_is_left_out_and_reported(instance, pipeline_resources, data_root, tmp_path):
@@ -93,6 +98,23 @@ def test_a_strategy_symbol_not_listed_that_day_is_left_out_and_reported(instance
     summary = pq.read_table(data_root / "strategy_runs" / f"date={DAY}" / "part-0.parquet").to_pandas()
     assert summary["symbols"].tolist() == ["BTCUSDT"]
     assert partition_metadata(result, "strategy_runs")[DAY]["symbols_not_listed"] == {"taker": ["SOLUSDT"]}
+
+
+def test_a_symbol_not_yet_listed_that_day_by_the_universe_is_not_traded(instance, pipeline_resources, data_root, tmp_path):
+    from factor_assets.universe import UniverseResource
+
+    register_symbols(instance, SYMBOLS)
+    universe_file = tmp_path / "universe.csv"
+    universe_file.write_text("symbol,listed_on,delisted_on\nBTCUSDT,,\nETHUSDT,2024-01-05,\n")
+    resources = pipeline_resources(universe=UniverseResource(universe_file=str(universe_file)))
+    _materialize_raw(instance, resources)
+    assert materialize(GRAPH, instance=instance, resources=resources, selection=["symbol_universe"]).success
+    result = materialize(GRAPH, instance=instance, resources=resources, partition_key=DAY,
+                         selection=["strategy_runs", "strategy_fills", "strategy_equity"])
+    assert result.success
+    summary = pq.read_table(data_root / "strategy_runs" / f"date={DAY}" / "part-0.parquet").to_pandas()
+    assert set(summary["symbols"]) == {"BTCUSDT"}  # ETHUSDT's ticks exist, but it was listed only from 2024-01-05
+    assert partition_metadata(result, "strategy_runs")[DAY]["symbols"] == ["BTCUSDT"]
 
 
 def test_a_listed_symbol_without_its_ticks_fails_the_day_naming_the_partition(instance, pipeline_resources, data_root):
