@@ -16,6 +16,10 @@
   ``factor-pipeline summary`` is an alias.
 * ``factor-pipeline celery-worker`` starts a Celery worker for ``FACTOR_EXECUTOR=celery``
   (``dagster-celery worker start``, with a YAML written from the same settings as the launcher's).
+* ``factor-pipeline replay serve --host 127.0.0.1 --port 8000`` serves the stored
+  ``raw_trades`` / ``raw_book`` partitions with tardis-machine's replay API
+  (docs/replay.md): HTTP and WebSocket on ``--port``, and, as tardis-machine
+  does, on ``--ws-port`` (default ``--port`` + 1; 0 = not at all).
 
 Materialization itself goes through ``dagster asset materialize`` so every run
 is recorded in the instance and visible in the UI.
@@ -270,6 +274,43 @@ def _cmd_celery_worker(args: argparse.Namespace) -> int:
         return subprocess.call([*command, "--", *celery_args], env=env)
 
 
+def _registered_symbols():
+    """The instance's symbol partitions, read per request; None (= symbols with stored partitions) without DAGSTER_HOME."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    from partitions import registered_symbols
+
+    instance = _instance()
+    return lambda: registered_symbols(instance)
+
+
+def _cmd_replay_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from factor_core.partition_store import PartitionStore
+    from factor_core.replay import ReplayCatalog, serve_forever
+
+    root = Path(settings.get("FACTOR_DATA_ROOT")).expanduser().resolve()
+    catalog = ReplayCatalog(PartitionStore(root), registered_symbols=_registered_symbols(), exchange=args.exchange)
+    ws_port = args.port + 1 if args.ws_port is None else args.ws_port
+    ports = (args.port,) if ws_port == 0 or args.port == 0 else (args.port, ws_port)
+
+    def ready(bound: list[int]) -> None:
+        urls = ", ".join(f"http://{args.host}:{p}" for p in bound)
+        print(f"replaying {root} ({args.exchange}) on {urls}: /replay-normalized, /ws-replay-normalized", flush=True)
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop cleanly on SIGTERM as on Ctrl-C
+    try:
+        asyncio.run(serve_forever(catalog, args.host, ports, workers=args.workers, on_ready=ready))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="factor-pipeline", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="steps this worker runs at once; default: one per core")
     worker.add_argument("celery_args", nargs=argparse.REMAINDER, help="after --: more `celery worker` options")
     worker.set_defaults(handler=_cmd_celery_worker)
+
+    replay = commands.add_parser("replay", help="tick replay of stored trades and books (tardis-machine API)")
+    replay_commands = replay.add_subparsers(dest="replay_command", required=True)
+    serve = replay_commands.add_parser("serve", help="serve /replay-normalized and /ws-replay-normalized")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--ws-port", type=int, default=None, help="second port, as tardis-machine's WebSocket port "
+                       "(default --port + 1; 0 = none)")
+    serve.add_argument("--exchange", default="binance", help="exchange name in messages (default binance)")
+    serve.add_argument("--workers", type=int, default=2, help="reader threads shared by all clients")
+    serve.set_defaults(handler=_cmd_replay_serve)
     return parser
 
 

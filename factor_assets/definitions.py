@@ -21,6 +21,7 @@ from factor_assets.news import NEWS_ASSETS, build_news_landing_sensor
 from factor_assets.raw import build_raw_assets
 from factor_assets.research_layer import research_assets
 from factor_assets.sentiment import build_sentiment_assets
+from factor_assets.strategy_runs import STRATEGY_RUN_ASSETS
 from factor_assets.universe import UNIVERSE_ASSETS, UNIVERSE_SENSORS, UniverseResource
 from factor_core import settings
 from resources.market_data import BinanceMarketData, LandingMarketData, MarketDataResource, SyntheticMarketData
@@ -134,7 +135,7 @@ SENTIMENT_ASSETS = build_sentiment_assets(settings.get_float("SENTIMENT_LOOKBACK
 defs = Definitions(
     assets=[
         *UNIVERSE_ASSETS, build_raw_assets(SOURCE), *LIQUIDITY_ASSETS, *FACTOR_ASSETS,
-        *NEWS_ASSETS, *SENTIMENT_ASSETS, *research_assets(SOURCE),
+        *NEWS_ASSETS, *SENTIMENT_ASSETS, *research_assets(SOURCE), *STRATEGY_RUN_ASSETS,
     ],
     jobs=[book_snapshot_job],
     resources=RESOURCES,

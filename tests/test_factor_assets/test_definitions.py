@@ -41,6 +41,9 @@ def test_every_layer_is_an_asset_with_declared_lineage():
         "llm_sentiment": ["news_items"],
         "sentiment_hourly": ["llm_sentiment"],
         "llm_cost": ["llm_sentiment"],
+        "strategy_runs": ["raw_book", "raw_trades", "symbol_universe"],
+        "strategy_fills": ["raw_book", "raw_trades", "symbol_universe"],
+        "strategy_equity": ["raw_book", "raw_trades", "symbol_universe"],
     }
     assert all(graph.get(k).is_materializable for k in graph.get_all_asset_keys())  # nothing declared only
 
