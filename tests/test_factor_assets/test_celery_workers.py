@@ -101,16 +101,18 @@ class Cluster:
     def wait_ready(self, names, timeout_s: float = 180) -> None:
         from celery import Celery
 
-        app = Celery(broker=self.broker)
         wanted = {self.hostname(n) for n in names}
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            answered = {host for reply in app.control.ping(timeout=1.0) for host in reply}
-            if wanted <= answered:
-                return
-            for name in names:
-                if self.workers[name].poll() is not None:
-                    pytest.fail(f"celery worker {name} exited: {self.worker_log(name)}")
+        # Closed on the way out: kombu closes a live pool in every child forked later in this
+        # process, and that close blocks on the broker socket, hanging any later test that forks.
+        with Celery(broker=self.broker) as app:
+            while time.monotonic() < deadline:
+                answered = {host for reply in app.control.ping(timeout=1.0) for host in reply}
+                if wanted <= answered:
+                    return
+                for name in names:
+                    if self.workers[name].poll() is not None:
+                        pytest.fail(f"celery worker {name} exited: {self.worker_log(name)}")
         pytest.fail(f"celery workers {sorted(wanted)} did not answer in {timeout_s} s: {self.worker_log(names[0])}")
 
     def kill(self, name: str) -> None:

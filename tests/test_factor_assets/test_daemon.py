@@ -33,9 +33,13 @@ def _wait(predicate, timeout_s: float, what: str, daemon: subprocess.Popen):
     while time.monotonic() < deadline:
         if predicate():
             return
-        assert daemon.poll() is None, f"dagster-daemon exited:\n{daemon.stdout.read()[-4000:]}"
+        assert daemon.poll() is None, f"dagster-daemon exited:\n{_log_tail(daemon)}"
         time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}; the daemon's log ends:\n{_log_tail(daemon)}")
+
+
+def _log_tail(daemon: subprocess.Popen) -> str:
+    return Path(daemon.log_path).read_text(errors="replace")[-4000:]
 
 
 @pytest.fixture
@@ -45,10 +49,15 @@ def env(dagster_home, data_root):
 
 
 @pytest.fixture
-def daemon(env):
-    process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO,
-                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+def daemon(env, tmp_path):
+    # A file, not a pipe: the runs the daemon launches inherit its output, and a pipe nobody reads
+    # fills up and blocks the first run step that logs past 64 KB.
+    log_path = tmp_path / "dagster-daemon.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"], cwd=REPO,
+                                   env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    process.log_path = log_path
     yield process
     os.killpg(process.pid, signal.SIGTERM)
     try:
