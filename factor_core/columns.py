@@ -24,3 +24,8 @@ def ts_ns(values) -> np.ndarray:
     if getattr(arr, "tz", None) is None:
         arr = arr.tz_localize("UTC")
     return np.asarray(arr.as_unit("ns").asi8, dtype=np.int64)
+
+
+def float64_column(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as a contiguous float64 array, missing values (``pd.NA`` included) as NaN."""
+    return np.asarray(df[col].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)

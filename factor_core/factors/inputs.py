@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from factor_core import kernels as K
-from factor_core.columns import ts_ns
+from factor_core.columns import float64_column, ts_ns
 
 BAR_FREQ = "1h"
 BAR_NS = int(pd.Timedelta(BAR_FREQ).value)
@@ -86,8 +86,7 @@ DERIVED_INPUTS: tuple[str, ...] = (TS_NS, CLOSE_TIME_NS, N_BARS, LIQUIDITY_BAR_I
 _KLINE_FLOATS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
 
 
-def _f64(df: pd.DataFrame, col: str) -> np.ndarray:
-    return np.asarray(df[col].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+_f64 = float64_column
 
 
 def to_datetime(ns: np.ndarray) -> pd.DatetimeIndex:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-#: Nanoseconds per UTC day (the daily rows of ``lagged_day_values`` are keyed by midnight).
-NS_PER_DAY = 86_400_000_000_000
+# The daily rows of ``lagged_day_values`` are keyed by midnight.
+from factor_core.timeutil import NS_PER_DAY
 
 
 @njit(cache=True)

@@ -14,17 +14,18 @@ import numpy as np
 import pandas as pd
 
 from factor_core import kernels as K
+from factor_core.columns import float64_column
 from factor_core.columns import ts_ns as _ts_ns
+from factor_core.timeutil import NS_PER_DAY, NS_PER_MINUTE
 
-NS_MIN = 60_000_000_000
-NS_DAY = 86_400_000_000_000
+NS_MIN, NS_DAY = NS_PER_MINUTE, NS_PER_DAY
 DEPTH_BPS = (10.0, 50.0)
 
 
 def f64(df: pd.DataFrame, col: str) -> np.ndarray:
     if df is None or col not in df.columns:
         return np.full(0 if df is None else len(df), np.nan)
-    return np.asarray(df[col].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    return float64_column(df, col)
 
 
 def is_empty(df: pd.DataFrame | None) -> bool:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from factor_core.columns import float64_column
 from factor_core.columns import ts_ns as _ts_ns
 
 #: Oldest book snapshot (seconds before the trade) accepted as its quote when there is no quote stream.
@@ -52,8 +53,7 @@ class QuoteSeries:
                     & (self.bid_qty > 0) & (self.ask_qty > 0))
 
 
-def _f64(df: pd.DataFrame, col: str) -> np.ndarray:
-    return np.asarray(df[col].to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+_f64 = float64_column
 
 
 def quote_series(quotes: pd.DataFrame) -> QuoteSeries:

@@ -34,10 +34,10 @@ import pandas as pd
 
 from factor_core.research.quantiles import quantiles_of
 from factor_core.research.strategies import MAX_QUANTILES, StrategySpec, skip_reason, strategy_scores
+from factor_core.timeutil import NS_PER_HOUR
 
 SPREAD_COLUMN = "liq_quoted_spread_bps"
 HOUR = pd.Timedelta(hours=1)
-_NS_PER_HOUR = 3_600_000_000_000
 QUANTILE_COLUMNS = tuple(f"q{k}_return" for k in range(1, MAX_QUANTILES + 1))
 
 
@@ -69,7 +69,7 @@ class BacktestResult:
 
 def hours_since_epoch(stamps: pd.DatetimeIndex) -> np.ndarray:
     """Whole hours since 1970-01-01 00:00 UTC (the rebalance clock), whatever the index's time unit."""
-    return np.asarray(stamps.as_unit("ns").asi8 // _NS_PER_HOUR, dtype=np.int64)
+    return np.asarray(stamps.as_unit("ns").asi8 // NS_PER_HOUR, dtype=np.int64)
 
 
 def _wide(panel: pd.DataFrame, values: np.ndarray, grid: pd.DatetimeIndex, symbols: list[str]) -> np.ndarray:
