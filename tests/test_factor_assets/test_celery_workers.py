@@ -99,13 +99,13 @@ class Cluster:
         return (self.tmp / f"{name}.log").read_text(errors="replace")[-4000:]
 
     def wait_ready(self, names, timeout_s: float = 180) -> None:
+        import kombu.pools
         from celery import Celery
 
         wanted = {self.hostname(n) for n in names}
         deadline = time.monotonic() + timeout_s
-        # Closed on the way out: kombu closes a live pool in every child forked later in this
-        # process, and that close blocks on the broker socket, hanging any later test that forks.
-        with Celery(broker=self.broker) as app:
+        app = Celery(broker=self.broker)
+        try:
             while time.monotonic() < deadline:
                 answered = {host for reply in app.control.ping(timeout=1.0) for host in reply}
                 if wanted <= answered:
@@ -113,6 +113,11 @@ class Cluster:
                 for name in names:
                     if self.workers[name].poll() is not None:
                         pytest.fail(f"celery worker {name} exited: {self.worker_log(name)}")
+        finally:
+            # kombu closes every live pool again in each child forked later in this process, and
+            # that close blocks on the inherited broker socket: a later test that forks would hang.
+            app.close()
+            kombu.pools.reset()
         pytest.fail(f"celery workers {sorted(wanted)} did not answer in {timeout_s} s: {self.worker_log(names[0])}")
 
     def kill(self, name: str) -> None:
