@@ -5,15 +5,15 @@ records), and the code location's own automation conditions are evaluated
 tick by tick with ``evaluate_automation_conditions``.
 """
 
-import datetime as dt
-
 import pytest
-from dagster import AssetKey, AssetMaterialization, DagsterInstance, MetadataValue, evaluate_automation_conditions
+from dagster import DagsterInstance, MetadataValue
 
 from factor_assets.automation import AUTOMATION_SENSOR, LISTINGS_METADATA_KEY
-from factor_assets.definitions import defs
 from factor_assets.liquidity import VPIN_WINDOW_DAYS
 from factor_core.factors import WARMUP_DAYS
+from tests.test_factor_assets.automation_ticks import NOW, AutomationTicks
+from tests.test_factor_assets.automation_ticks import january as _days
+from tests.test_factor_assets.automation_ticks import mark as _mark
 
 RAW = ["raw_klines", "raw_trades", "raw_book", "raw_funding", "raw_quotes"]
 PER_SYMBOL = ["liquidity_metrics", "liquidity_daily", "factor_bars", "planted_signal"]
@@ -21,49 +21,10 @@ DAILY = ["hourly_closes", "factor_panel", "factor_ic", "factor_correlation", "ba
 SUMMARIES = ["factor_report", "factor_correlation_overall", "backtest_summary", "rebalance_signals"]
 DOWNSTREAM = [*PER_SYMBOL, *DAILY, *SUMMARIES]
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
-NOW = dt.datetime(2024, 2, 1, 3, 0, tzinfo=dt.UTC)  # the last complete day is 2024-01-31
 
 
-def _days(first: int, last: int) -> list[str]:
-    return [f"2024-01-{d:02d}" for d in range(first, last + 1)]
-
-
-def _mark(instance, asset: str, keys, metadata=None) -> None:
-    for key in keys:
-        instance.report_runless_asset_event(AssetMaterialization(asset_key=asset, partition=key, metadata=metadata))
-
-
-class Automation:
-    """The code location's conditions against one instance; ``run()`` ticks until nothing more is requested."""
-
-    def __init__(self, instance, now=NOW):
-        self.instance, self.now, self.cursor = instance, now, None
-        self.tick()  # the first evaluation requests nothing, by design
-
-    def tick(self) -> dict[str, list]:
-        result = evaluate_automation_conditions(defs=defs, instance=self.instance, evaluation_time=self.now, cursor=self.cursor)
-        self.cursor = result.cursor
-        requested = {}
-        for name in DOWNSTREAM:
-            n = result.get_num_requested(AssetKey(name))
-            if n:
-                requested[name] = sorted(result.get_requested_partitions(AssetKey(name))) if name not in SUMMARIES else [None]
-        return requested
-
-    def run(self, max_ticks: int = 8) -> list[dict[str, list]]:
-        """Ticks, each followed by the requested partitions being materialized, until a tick requests nothing."""
-        ticks = []
-        for _ in range(max_ticks):
-            requested = self.tick()
-            if not requested:
-                return ticks
-            ticks.append(requested)
-            for name, keys in requested.items():
-                _mark(self.instance, name, keys)
-        raise AssertionError(f"automation did not settle: {ticks}")
-
-    def later(self, minutes: int = 1) -> None:
-        self.now += dt.timedelta(minutes=minutes)  # new symbols are seen at a new evaluation time
+def Automation(instance, now=NOW) -> AutomationTicks:
+    return AutomationTicks(instance, DOWNSTREAM, unpartitioned=SUMMARIES, now=now)
 
 
 @pytest.fixture

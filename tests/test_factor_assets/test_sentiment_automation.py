@@ -8,48 +8,20 @@ tick requests nothing.
 import datetime as dt
 
 import pytest
-from dagster import AssetKey, AssetMaterialization, DagsterInstance, MetadataValue, evaluate_automation_conditions
+from dagster import AssetKey, DagsterInstance, MetadataValue
 
 from factor_assets.automation import LISTINGS_METADATA_KEY
 from factor_assets.definitions import defs
+from tests.test_factor_assets.automation_ticks import NOW, AutomationTicks
+from tests.test_factor_assets.automation_ticks import january as _days
+from tests.test_factor_assets.automation_ticks import mark as _mark
 
 SENTIMENT = ["news_items", "llm_sentiment", "sentiment_hourly", "llm_cost"]
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
-NOW = dt.datetime(2024, 2, 1, 3, 0, tzinfo=dt.UTC)  # the last complete day is 2024-01-31
 
 
-def _days(first: int, last: int) -> list[str]:
-    return [f"2024-01-{d:02d}" for d in range(first, last + 1)]
-
-
-def _mark(instance, asset: str, keys, metadata=None) -> None:
-    for key in keys:
-        instance.report_runless_asset_event(AssetMaterialization(asset_key=asset, partition=key, metadata=metadata))
-
-
-class Ticks:
-    def __init__(self, instance, now=NOW):
-        self.instance, self.now, self.cursor = instance, now, None
-        self.tick()  # the first evaluation requests nothing, by design
-
-    def tick(self) -> dict[str, list]:
-        result = evaluate_automation_conditions(defs=defs, instance=self.instance, evaluation_time=self.now,
-                                                cursor=self.cursor)
-        self.cursor = result.cursor
-        return {a: sorted(result.get_requested_partitions(AssetKey(a))) for a in SENTIMENT
-                if result.get_num_requested(AssetKey(a))}
-
-    def settle(self, max_ticks: int = 8) -> dict[str, list]:
-        """Every sentiment partition requested until nothing more is, each reported as materialized."""
-        requested: dict[str, set] = {}
-        for _ in range(max_ticks):
-            tick = self.tick()
-            if not tick:
-                return {a: sorted(k) for a, k in requested.items()}
-            for asset, keys in tick.items():
-                requested.setdefault(asset, set()).update(keys)
-                _mark(self.instance, asset, keys)
-        raise AssertionError("automation did not settle")
+def Ticks(instance, now=NOW) -> AutomationTicks:
+    return AutomationTicks(instance, SENTIMENT, now=now)
 
 
 @pytest.fixture
