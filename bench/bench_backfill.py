@@ -105,6 +105,8 @@ print("PEAK_RSS_KIB", usage.ru_maxrss, "CPU_S", usage.ru_utime + usage.ru_stime,
 sys.exit(code)
 """
 STAGE_LINE = "+ dagster asset materialize"
+#: Largest relative growth of the per-symbol run's peak RSS from the small range to the large one still read as flat.
+MEMORY_TOLERANCE = 0.10
 
 
 def symbols(n: int) -> list[str]:
@@ -550,15 +552,19 @@ def memory_bench(root: Path, plan, n_symbols: int, ranges: list[int], first: dt.
     """Peak RSS of the per-symbol stage over each range size (the stages before it run first, unmeasured)."""
     upto = next(i for i, (kind, _) in enumerate(plan) if kind == "per-symbol")
     out = {}
-    for days in ranges:
-        instance = Instance(root, f"memory{days}", symbols(n_symbols))
+    for i, days in enumerate(ranges):
+        instance = Instance(root, f"memory{i}_{days}", symbols(n_symbols))
         commands = stage_commands(plan[:upto + 1], instance.names, first, last_day(first, days), REAL_MODULE)
         run = [instance.run(command) for command in commands][-1]
         print(f"memory: per-symbol layers ({len(plan[upto][1])} assets) over {n_symbols} x {days} = "
               f"{n_symbols * days} partitions in one run: peak RSS {run.peak_rss_kib / 1024:.0f} MiB ({run.elapsed:.0f} s)",
               flush=True)
         out[f"peak_rss_mib_{n_symbols}x{days}"] = run.peak_rss_kib / 1024
-    return out
+    small, large = (out[f"peak_rss_mib_{n_symbols}x{days}"] for days in ranges)
+    growth = (large - small) / small
+    print(f"memory: {ranges[1]} days vs {ranges[0]}: peak RSS {growth:+.0%} [must not grow with the range, "
+          f"within {MEMORY_TOLERANCE:.0%}] {'OK' if growth <= MEMORY_TOLERANCE else 'GROWS'}")
+    return {**out, "memory_growth": growth}
 
 
 def summary_json(plan, args, a: DagsterResult, b: PlainResult, c: DagsterResult, ratio: float, matched: bool) -> dict:
