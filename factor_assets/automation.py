@@ -2,9 +2,13 @@
 
 Every downstream asset carries :func:`keep_fresh`:
 
-* **trigger**: a dependency partition was updated (or will be in this tick),
-  or the partition newly appeared (a new day, a new symbol), since the
-  partition was last requested or materialized. Through the look-back
+* **trigger**: a dependency partition was updated (or will be in this tick)
+  since the partition was last requested or materialized; for an asset fed
+  from outside the graph (the news), also a partition that newly appeared
+  (a new day). A new symbol or day of a downstream asset is reached through
+  its raw partitions' updates, so per-symbol assets do not watch for new
+  partitions: Dagster would carry the missing state of every (day, symbol)
+  (146 k keys at 200 symbols x 2 years) in the cursor of every tick. Through the look-back
   mappings, a late update of an old day also reaches the later days whose
   window reads it; nothing else is requested. No ``in_latest_time_window``:
   corrections of history propagate too;
@@ -158,6 +162,7 @@ def keep_fresh(
     per_symbol: bool = True,
     same_day: Sequence[str] = (),
     alongside: Sequence[str] = (),
+    when_new: bool = False,
 ) -> AutomationCondition:
     """The condition of every downstream asset; see the module docstring.
 
@@ -165,6 +170,8 @@ def keep_fresh(
     assets of the same partitions (the simulator's planted signal beside its bars):
     requested when the same partition of one of those is updated, and only where it
     exists (a new symbol's history without data is not requested); no lineage implied.
+    ``when_new``: also requested when a partition newly appears (a new day of an asset
+    whose data comes from outside the graph).
     """
     updated = AutomationCondition.any_deps_updated()
     if ignore_updates_of:
@@ -173,8 +180,10 @@ def keep_fresh(
         updated = updated | AutomationCondition.asset_matches(
             other, AutomationCondition.newly_updated() | AutomationCondition.will_be_requested()
         )
+    if when_new:
+        updated = AutomationCondition.newly_missing() | updated
     condition = (
-        (AutomationCondition.newly_missing() | updated).since_last_handled()
+        updated.since_last_handled()
         & ~AutomationCondition.in_progress()
         & ~AutomationCondition.any_deps_in_progress()
     )

@@ -254,6 +254,24 @@ def _cmd_report(_: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_warehouse_schemas(args: argparse.Namespace) -> int:
+    from factor_core.partition_store import PartitionStore
+    from resources.warehouse import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(data_root=settings.get("FACTOR_DATA_ROOT"))
+    store = PartitionStore(warehouse.root_path)
+    assets = args.assets or warehouse.parquet_assets()
+    unknown = sorted(set(assets) - set(warehouse.parquet_assets()))
+    if unknown:
+        print(f"no stored partitions for {', '.join(unknown)} under {warehouse.root_path}", file=sys.stderr)
+        return 2
+    for asset in assets:
+        fingerprints = store.rescan_schemas(asset) if args.rescan else store.stored_schemas(asset)
+        view = "fast (one schema)" if len(fingerprints) == 1 else "union_by_name (reads every footer)"
+        print(f"{asset:<22} {len(fingerprints)} schema(s) {'in use' if args.rescan else 'recorded'}; view: {view}")
+    return 0
+
+
 def _cmd_celery_worker(args: argparse.Namespace) -> int:
     import yaml
 
@@ -346,6 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("report", help="print the backtest summary table (from the warehouse)").set_defaults(
         handler=_cmd_report)
     commands.add_parser("summary", help="alias of report").set_defaults(handler=_cmd_report)
+
+    warehouse = commands.add_parser("warehouse", help="the DuckDB views over the Parquet tree")
+    warehouse_commands = warehouse.add_subparsers(dest="warehouse_command", required=True)
+    schemas = warehouse_commands.add_parser(
+        "schemas", help="how many schemas each asset's files have (one: its view reads a single footer)")
+    schemas.add_argument("assets", nargs="*", help="asset names (default: every stored asset)")
+    schemas.add_argument("--rescan", action="store_true", help="read every footer and record exactly the schemas in "
+                         "use (after an upgrade, or for a tree written by an older version; run while nothing writes)")
+    schemas.set_defaults(handler=_cmd_warehouse_schemas)
 
     worker = commands.add_parser(
         "celery-worker",

@@ -166,7 +166,7 @@ def _listings(symbol_universe: PartitionedInput) -> Listings:
     io_manager_key="parquet_io_manager",
     kinds={"parquet"},
     # No upstream data asset: a new day (newly missing) or the landing sensor requests it.
-    automation_condition=keep_fresh(ignore_updates_of=["symbol_universe"], per_symbol=False),
+    automation_condition=keep_fresh(ignore_updates_of=["symbol_universe"], per_symbol=False, when_new=True),
     ins={"symbol_universe": AssetIn(metadata={"allow_missing_partitions": True})},
     description=(
         "News items published inside the UTC day, from the configured sources (synthetic newswire, landing "

@@ -18,6 +18,7 @@ partition; a partition stored with failed blocking quality checks is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from factor_core.atomic_files import StagedFile, discard_files, publish_files, stage_file
 
 PART_FILE = "part-0.parquet"
+SCHEMAS_DIR = "_schemas"
 DATE, SYMBOL = "date", "symbol"
 PATH_ORDER = (SYMBOL, DATE)  # symbol=<S>/date=<D>
 _QUALITY_META_KEY = b"factor_pipeline.quality_failures"
@@ -85,6 +87,18 @@ def _check_columns(table: pa.Table, expect: Mapping[str, pa.DataType], path: Pat
             f"The file was not written by this pipeline's {asset} step, or by an older version of it; "
             f"re-materialize it with: {rematerialize_hint(asset, dims)}"
         )
+
+
+def schema_text(schema: pa.Schema) -> str:
+    """``name: type`` per column, in file order; the string flavours (which DuckDB reads alike) as ``string``."""
+    def canonical(t: pa.DataType) -> str:
+        return str(t).replace("large_string", "string").replace("string_view", "string")
+
+    return "\n".join(f"{f.name}: {canonical(f.type)}" for f in schema) + "\n"
+
+
+def schema_fingerprint(schema: pa.Schema) -> str:
+    return hashlib.sha256(schema_text(schema).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -146,7 +160,37 @@ class PartitionStore:
         if failures:
             metadata = {**(stored.schema.metadata or {}), _QUALITY_META_KEY: json.dumps(failures).encode()}
             stored = stored.replace_schema_metadata(metadata)
+        self.record_schema(asset, stored.schema)
         return stage_file(self.path(asset, dims), lambda handle: pq.write_table(stored, handle, compression="zstd"))
+
+    def schemas_dir(self, asset: str) -> Path:
+        return Path(self.root) / asset / SCHEMAS_DIR
+
+    def record_schema(self, asset: str, schema: pa.Schema) -> None:
+        """Note ``schema`` among the asset's stored schemas (a no-op after the first file with it)."""
+        path = self.schemas_dir(asset) / schema_fingerprint(schema)
+        if not path.exists():
+            text = schema_text(schema).encode()
+            publish_files([stage_file(path, lambda handle: handle.write(text))])
+
+    def stored_schemas(self, asset: str) -> list[str]:
+        """Fingerprints of the schemas the asset's files were written with (empty: not recorded, e.g. an old tree)."""
+        directory = self.schemas_dir(asset)
+        if not directory.is_dir():
+            return []
+        return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
+
+    def rescan_schemas(self, asset: str) -> list[str]:
+        """Read every file footer of ``asset`` and record exactly the schemas in use (run while nothing writes)."""
+        in_use: dict[str, pa.Schema] = {}
+        for path in (Path(self.root) / asset).rglob(PART_FILE):
+            schema = pq.read_schema(path)
+            in_use.setdefault(schema_fingerprint(schema), schema)
+        for fingerprint, schema in in_use.items():
+            self.record_schema(asset, schema)
+        for stale in set(self.stored_schemas(asset)) - set(in_use):
+            (self.schemas_dir(asset) / stale).unlink(missing_ok=True)
+        return sorted(in_use)
 
     def stage_frame(self, asset: str, dims: Dims, frame: pd.DataFrame, *, failed: Iterable[str] = ()) -> StagedFile:
         return self.stage(asset, dims, pa.Table.from_pandas(frame, preserve_index=False), failed=failed)

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MetadataValue, OutputContext
 
-from factor_core.partition_store import PART_FILE
+from factor_core.partition_store import PART_FILE, PartitionStore
 from factor_core.retry import retrying
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -73,6 +73,19 @@ class DuckDBWarehouse(ConfigurableResource):
             if d.is_dir() and _IDENTIFIER.fullmatch(d.name) and next(d.rglob(PART_FILE), None) is not None
         )
 
+    def view_sql(self, asset: str) -> str:
+        """The ``read_parquet`` an asset's view selects from.
+
+        When the store recorded a single schema for every file of the asset,
+        DuckDB reads the first footer and maps the others by name; otherwise
+        (a schema changed between versions, or a tree written before schemas
+        were recorded) ``union_by_name`` reconciles them, at the price of
+        opening every footer on every query (seconds at 100 k files).
+        """
+        glob = _sql_string((self.root_path / asset).as_posix() + f"/**/{PART_FILE}")
+        uniform = len(PartitionStore(self.root_path).stored_schemas(asset)) == 1
+        return f"read_parquet({glob}, hive_partitioning = true{'' if uniform else ', union_by_name = true'})"
+
     def refresh_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         """(Re)create one view per Parquet asset, so SQL sees every stored partition."""
         views = []
@@ -82,11 +95,7 @@ class DuckDBWarehouse(ConfigurableResource):
         for asset in self.parquet_assets():
             if asset in existing_tables:
                 continue
-            glob = (self.root_path / asset).as_posix() + f"/**/{PART_FILE}"
-            con.execute(
-                f"CREATE OR REPLACE VIEW {sql_identifier(asset)} AS SELECT * FROM "
-                "read_parquet(?, hive_partitioning = true, union_by_name = true)".replace("?", _sql_string(glob))
-            )
+            con.execute(f"CREATE OR REPLACE VIEW {sql_identifier(asset)} AS SELECT * FROM {self.view_sql(asset)}")
             views.append(asset)
         return views
 

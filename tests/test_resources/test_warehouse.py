@@ -89,3 +89,56 @@ def test_a_locked_file_is_retried_then_fails_with_the_lock_error(warehouse, tmp_
 def test_table_names_are_checked_before_reaching_sql(name):
     with pytest.raises(ValueError, match="not a valid warehouse table name"):
         sql_identifier(name)
+
+
+def _stage_klines(data_root: Path, days: list[str], columns: dict) -> None:
+    from factor_core.partition_store import PartitionStore
+
+    store = PartitionStore(data_root)
+    store.publish([store.stage("raw_klines", {"date": day, "symbol": "BTCUSDT"}, pa.table(columns)) for day in days])
+
+
+def _view_definition(warehouse: DuckDBWarehouse, name: str) -> str:
+    with warehouse.connect() as con:
+        warehouse.refresh_views(con)
+        return con.execute("SELECT sql FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0]
+
+
+def test_an_asset_whose_files_share_one_schema_gets_a_view_that_reads_one_footer(warehouse, data_root):
+    _stage_klines(data_root, ["2024-01-01", "2024-01-02", "2024-01-03"], {"close": [1.0, 2.0]})
+    assert "union_by_name" not in _view_definition(warehouse, "raw_klines")
+    frame = warehouse.query("SELECT CAST(date AS VARCHAR) AS date, sum(close) AS s FROM raw_klines GROUP BY ALL ORDER BY date")
+    assert frame.to_dict("list") == {"date": ["2024-01-01", "2024-01-02", "2024-01-03"], "s": [3.0, 3.0, 3.0]}
+
+
+def test_a_schema_change_between_versions_is_reconciled_by_name_until_a_rescan_finds_one_schema(warehouse, data_root):
+    from factor_core.partition_store import PartitionStore
+
+    _stage_klines(data_root, ["2024-01-01", "2024-01-02"], {"close": [1.0, 2.0]})
+    _stage_klines(data_root, ["2024-01-03"], {"close": [3.0], "volume": [7.0]})  # a newer version adds a column
+    assert "union_by_name" in _view_definition(warehouse, "raw_klines")
+    frame = warehouse.query("SELECT date, close, volume FROM raw_klines ORDER BY date")
+    assert frame["volume"].isna().tolist() == [True, True, True, True, False]
+
+    _stage_klines(data_root, ["2024-01-01", "2024-01-02"], {"close": [1.0], "volume": [5.0]})  # history rewritten
+    store = PartitionStore(data_root)
+    assert len(store.stored_schemas("raw_klines")) == 2  # the old schema is still recorded: slower, never wrong
+    assert len(store.rescan_schemas("raw_klines")) == 1
+    assert "union_by_name" not in _view_definition(warehouse, "raw_klines")
+    assert warehouse.query("SELECT sum(volume) AS v FROM raw_klines")["v"].tolist() == [17.0]
+
+
+def test_a_tree_without_recorded_schemas_is_read_with_union_by_name_and_the_cli_rescan_records_them(
+        warehouse, data_root, monkeypatch, capsys):
+    from factor_assets.cli import main
+
+    test_views_expose_the_parquet_tree_with_hive_columns(warehouse, data_root)  # files written by hand: none recorded
+    assert "union_by_name" in _view_definition(warehouse, "raw_klines")
+    monkeypatch.setenv("FACTOR_DATA_ROOT", str(data_root))
+    assert main(["warehouse", "schemas"]) == 0
+    assert "raw_klines             0 schema(s) recorded; view: union_by_name" in capsys.readouterr().out
+    assert main(["warehouse", "schemas", "--rescan"]) == 0
+    assert "raw_klines             1 schema(s) in use; view: fast (one schema)" in capsys.readouterr().out
+    assert "union_by_name" not in _view_definition(warehouse, "raw_klines")
+    assert main(["warehouse", "schemas", "no_such_asset"]) == 2
+    assert "no stored partitions for no_such_asset" in capsys.readouterr().err
