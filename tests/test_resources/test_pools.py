@@ -8,7 +8,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_two_duckdb_writers_in_two_runs_never_overlap_and_neither_fails_on_the_lock(instance, dagster_home, data_root):
-    # The `instance` fixture creates the SQLite storages first, as any earlier command would: two
+    # The `instance` fixture creates the SQLite storages first (as `dagster instance migrate` would): two
     # processes creating them at the same instant race in Dagster's own schema migration
     # ("table alembic_version already exists"), which is not what this test is about.
     instance.get_runs(limit=1)
