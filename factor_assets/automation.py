@@ -8,9 +8,9 @@ Every downstream asset carries :func:`keep_fresh`:
   (a new day). A new symbol or day of a downstream asset is reached through
   its raw partitions' updates, so per-symbol assets do not watch for new
   partitions: Dagster would carry the missing state of every (day, symbol)
-  (146 k keys at 200 symbols x 2 years) in the cursor of every tick. Through the look-back
-  mappings, a late update of an old day also reaches the later days whose
-  window reads it; nothing else is requested. No ``in_latest_time_window``:
+  (146 k keys at 200 symbols x 2 years) in the cursor of every tick. Through
+  the look-back mappings, a late update of an old day also reaches the later
+  days whose window reads it; nothing else is requested. No ``in_latest_time_window``:
   corrections of history propagate too;
 * **ready**: the inputs of the partition's *own day* exist (or are requested
   in the same tick). Look-back days are not required, so history that was
