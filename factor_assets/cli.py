@@ -255,7 +255,7 @@ def _cmd_report(_: argparse.Namespace) -> int:
 
 
 def _cmd_warehouse_schemas(args: argparse.Namespace) -> int:
-    from factor_core.partition_store import PartitionStore
+    from factor_core.partition_store import UNRECORDED, PartitionStore
     from resources.warehouse import DuckDBWarehouse
 
     warehouse = DuckDBWarehouse(data_root=settings.get("FACTOR_DATA_ROOT"))
@@ -268,7 +268,9 @@ def _cmd_warehouse_schemas(args: argparse.Namespace) -> int:
     for asset in assets:
         fingerprints = store.rescan_schemas(asset) if args.rescan else store.stored_schemas(asset)
         view = "fast (one schema)" if len(fingerprints) == 1 else "union_by_name (reads every footer)"
-        print(f"{asset:<22} {len(fingerprints)} schema(s) {'in use' if args.rescan else 'recorded'}; view: {view}")
+        known = [f for f in fingerprints if f != UNRECORDED]
+        older = " and files of older versions (unrecorded)" if UNRECORDED in fingerprints else ""
+        print(f"{asset:<22} {len(known)} schema(s) {'in use' if args.rescan else 'recorded'}{older}; view: {view}")
     return 0
 
 

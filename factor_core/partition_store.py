@@ -14,6 +14,17 @@ Every read is checked: a file that is not Parquet, or whose columns do not
 have the types its consumer expects, fails with an error naming the file, the
 column, the expected and found type, and the command that re-materializes the
 partition; a partition stored with failed blocking quality checks is refused.
+
+Every distinct schema an asset's files are written with is recorded once, in
+``<root>/<asset>/_schemas/<fingerprint>`` (the schema as text): one stat per
+write. A reader of the whole tree learns from that folder, without opening
+every file footer, whether all files of the asset have the same columns and
+types (DuckDB's views then skip ``union_by_name``, see ``resources.warehouse``).
+A fingerprint outlives its last file once every partition was rewritten with
+a newer schema; that costs speed, never correctness, and
+:meth:`PartitionStore.rescan_schemas` drops it. Files stored before schemas
+were recorded are marked ``unrecorded`` at the first new write, so they count
+as another schema until a rescan.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from factor_core.atomic_files import StagedFile, discard_files, publish_files, s
 
 PART_FILE = "part-0.parquet"
 SCHEMAS_DIR = "_schemas"
+#: Entry of ``_schemas`` standing for files stored before schemas were recorded (schemas unknown).
+UNRECORDED = "unrecorded"
+_UNRECORDED_TEXT = b"files stored before schemas were recorded: run `factor-pipeline warehouse schemas --rescan`\n"
 DATE, SYMBOL = "date", "symbol"
 PATH_ORDER = (SYMBOL, DATE)  # symbol=<S>/date=<D>
 _QUALITY_META_KEY = b"factor_pipeline.quality_failures"
@@ -167,14 +181,24 @@ class PartitionStore:
         return Path(self.root) / asset / SCHEMAS_DIR
 
     def record_schema(self, asset: str, schema: pa.Schema) -> None:
-        """Note ``schema`` among the asset's stored schemas (a no-op after the first file with it)."""
-        path = self.schemas_dir(asset) / schema_fingerprint(schema)
-        if not path.exists():
-            text = schema_text(schema).encode()
-            publish_files([stage_file(path, lambda handle: handle.write(text))])
+        """Note ``schema`` among the asset's stored schemas (a no-op after the first file with it).
+
+        The first record of an asset whose folder already holds files (stored by
+        a version that did not record schemas) also leaves :data:`UNRECORDED`,
+        since those files' schemas are unknown until a rescan.
+        """
+        directory = self.schemas_dir(asset)
+        path = directory / schema_fingerprint(schema)
+        if path.exists():
+            return
+        if not directory.is_dir() and next((Path(self.root) / asset).rglob(PART_FILE), None) is not None:
+            publish_files([stage_file(directory / UNRECORDED, lambda handle: handle.write(_UNRECORDED_TEXT))])
+        text = schema_text(schema).encode()
+        publish_files([stage_file(path, lambda handle: handle.write(text))])
 
     def stored_schemas(self, asset: str) -> list[str]:
-        """Fingerprints of the schemas the asset's files were written with (empty: not recorded, e.g. an old tree)."""
+        """Fingerprints of the schemas the asset's files were written with, and :data:`UNRECORDED` when files of
+        unknown schema are there too (empty: nothing recorded, e.g. a tree written by an older version)."""
         directory = self.schemas_dir(asset)
         if not directory.is_dir():
             return []

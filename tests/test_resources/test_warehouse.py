@@ -142,3 +142,19 @@ def test_a_tree_without_recorded_schemas_is_read_with_union_by_name_and_the_cli_
     assert "union_by_name" not in _view_definition(warehouse, "raw_klines")
     assert main(["warehouse", "schemas", "no_such_asset"]) == 2
     assert "no stored partitions for no_such_asset" in capsys.readouterr().err
+
+
+def test_files_from_before_schemas_were_recorded_keep_union_by_name_after_new_writes_until_a_rescan(warehouse, data_root):
+    from factor_core.partition_store import UNRECORDED, PartitionStore
+
+    path = data_root / "raw_klines" / "symbol=BTCUSDT" / "date=2024-01-01" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"close": [1.0]}), path)  # an older version's file: a column fewer, nothing recorded
+    _stage_klines(data_root, ["2024-01-02"], {"close": [2.0], "volume": [7.0]})  # the upgraded version writes
+    assert UNRECORDED in PartitionStore(data_root).stored_schemas("raw_klines")
+    assert "union_by_name" in _view_definition(warehouse, "raw_klines")
+    assert warehouse.query("SELECT count(*) AS n, sum(volume) AS v FROM raw_klines").to_dict("list") == {
+        "n": [2], "v": [7.0]}
+    assert len(PartitionStore(data_root).rescan_schemas("raw_klines")) == 2  # both schemas really are in use
+    assert UNRECORDED not in PartitionStore(data_root).stored_schemas("raw_klines")
+    assert "union_by_name" in _view_definition(warehouse, "raw_klines")
