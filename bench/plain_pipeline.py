@@ -32,7 +32,9 @@ def pipeline_env(data: Path, names: list[str]) -> dict[str, str]:
 
 def partition_ranges(names: list[str], first: dt.date, last: dt.date) -> dict[str, str]:
     """The ``--partition-range`` of each kind of stage, as ``factor-pipeline backfill`` builds it."""
-    return {"per-symbol": f"{first}|{names[0]}...{last}|{names[-1]}", "daily": f"{first}...{last}"}
+    from partitions import partition_ranges as ranges  # imported late: the code location reads the environment
+
+    return ranges(first, last, names)
 
 
 # --------------------------------------------------------------------------- (b): plain Python

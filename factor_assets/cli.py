@@ -100,17 +100,17 @@ def _cmd_symbols_list(_: argparse.Namespace) -> int:
 
 
 def _cmd_partition_range(args: argparse.Namespace) -> int:
-    from partitions import SYMBOLS_PARTITION_NAME
+    from partitions import SYMBOLS_PARTITION_NAME, partition_ranges
 
     start, end = demo_window(args.start, args.days)
     if args.daily:
-        print(f"{start.isoformat()}...{end.isoformat()}")
+        print(partition_ranges(start, end)["daily"])
         return 0
     symbols = _instance().get_dynamic_partitions(SYMBOLS_PARTITION_NAME)  # registration order
     if not symbols:
         print("no symbols registered: run `factor-pipeline symbols add ...` first", file=sys.stderr)
         return 2
-    print(f"{start.isoformat()}|{symbols[0]}...{end.isoformat()}|{symbols[-1]}")
+    print(partition_ranges(start, end, symbols)["per-symbol"])
     return 0
 
 
@@ -172,14 +172,14 @@ def _cmd_assets(args: argparse.Namespace) -> int:
 
 def _cmd_backfill(args: argparse.Namespace) -> int:
     """Every asset over the window, through ``dagster asset materialize``: one recorded run per stage."""
-    from partitions import SYMBOLS_PARTITION_NAME
+    from partitions import SYMBOLS_PARTITION_NAME, partition_ranges
 
     start, end = demo_window(args.start, args.days)
-    symbols = _instance().get_dynamic_partitions(SYMBOLS_PARTITION_NAME)
+    symbols = _instance().get_dynamic_partitions(SYMBOLS_PARTITION_NAME)  # registration order
     if not symbols:
         print("no symbols registered: run `factor-pipeline symbols add ...` first", file=sys.stderr)
         return 2
-    ranges = {"per-symbol": f"{start}|{symbols[0]}...{end}|{symbols[-1]}", "daily": f"{start}...{end}"}
+    ranges = partition_ranges(start, end, symbols)
     dagster = str(Path(sys.executable).with_name("dagster"))
     for kind, keys in run_plan():
         command = [dagster, "asset", "materialize", "-m", "factor_assets", "--select", ",".join(keys)]
@@ -260,14 +260,15 @@ def _cmd_warehouse_schemas(args: argparse.Namespace) -> int:
 
     warehouse = DuckDBWarehouse(data_root=settings.get("FACTOR_DATA_ROOT"))
     store = PartitionStore(warehouse.root_path)
-    assets = args.assets or warehouse.parquet_assets()
-    unknown = sorted(set(assets) - set(warehouse.parquet_assets()))
+    stored = warehouse.parquet_assets()
+    assets = args.assets or stored
+    unknown = sorted(set(assets) - set(stored))
     if unknown:
         print(f"no stored partitions for {', '.join(unknown)} under {warehouse.root_path}", file=sys.stderr)
         return 2
     for asset in assets:
         fingerprints = store.rescan_schemas(asset) if args.rescan else store.stored_schemas(asset)
-        view = "fast (one schema)" if len(fingerprints) == 1 else "union_by_name (reads every footer)"
+        view = "fast (one schema)" if store.has_one_schema(asset) else "union_by_name (reads every footer)"
         known = [f for f in fingerprints if f != UNRECORDED]
         older = " and files of older versions (unrecorded)" if UNRECORDED in fingerprints else ""
         print(f"{asset:<22} {len(known)} schema(s) {'in use' if args.rescan else 'recorded'}{older}; view: {view}")

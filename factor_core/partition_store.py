@@ -188,13 +188,15 @@ class PartitionStore:
         since those files' schemas are unknown until a rescan.
         """
         directory = self.schemas_dir(asset)
-        path = directory / schema_fingerprint(schema)
-        if path.exists():
+        if (directory / schema_fingerprint(schema)).exists():
             return
         if not directory.is_dir() and next((Path(self.root) / asset).rglob(PART_FILE), None) is not None:
             publish_files([stage_file(directory / UNRECORDED, lambda handle: handle.write(_UNRECORDED_TEXT))])
+        self._write_schema(asset, schema)
+
+    def _write_schema(self, asset: str, schema: pa.Schema) -> None:
         text = schema_text(schema).encode()
-        publish_files([stage_file(path, lambda handle: handle.write(text))])
+        publish_files([stage_file(self.schemas_dir(asset) / schema_fingerprint(schema), lambda handle: handle.write(text))])
 
     def stored_schemas(self, asset: str) -> list[str]:
         """Fingerprints of the schemas the asset's files were written with, and :data:`UNRECORDED` when files of
@@ -204,14 +206,18 @@ class PartitionStore:
             return []
         return sorted(p.name for p in directory.iterdir() if not p.name.startswith("."))
 
+    def has_one_schema(self, asset: str) -> bool:
+        """Every file of ``asset`` was recorded with the same schema (and none is of unknown schema)."""
+        return len(self.stored_schemas(asset)) == 1
+
     def rescan_schemas(self, asset: str) -> list[str]:
         """Read every file footer of ``asset`` and record exactly the schemas in use (run while nothing writes)."""
         in_use: dict[str, pa.Schema] = {}
         for path in (Path(self.root) / asset).rglob(PART_FILE):
             schema = pq.read_schema(path)
             in_use.setdefault(schema_fingerprint(schema), schema)
-        for fingerprint, schema in in_use.items():
-            self.record_schema(asset, schema)
+        for schema in in_use.values():
+            self._write_schema(asset, schema)
         for stale in set(self.stored_schemas(asset)) - set(in_use):
             (self.schemas_dir(asset) / stale).unlink(missing_ok=True)
         return sorted(in_use)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from dagster import (
     DailyPartitionsDefinition,
@@ -87,6 +87,15 @@ def register_symbols(instance, symbols: Iterable[str]) -> list[str]:
     if new:
         instance.add_dynamic_partitions(SYMBOLS_PARTITION_NAME, new)
     return new
+
+
+def partition_ranges(start: dt.date | str, end: dt.date | str, symbols: Sequence[str] = ()) -> dict[str, str]:
+    """The ``--partition-range`` of ``start..end`` for daily assets (``daily``) and, given ``symbols`` in
+    registration order (the order of the symbol dimension's keys), for day x symbol ones (``per-symbol``)."""
+    ranges = {"daily": f"{start}...{end}"}
+    if symbols:
+        ranges["per-symbol"] = f"{start}|{symbols[0]}...{end}|{symbols[-1]}"
+    return ranges
 
 
 def registered_symbols(instance) -> list[str]:

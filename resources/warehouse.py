@@ -83,7 +83,7 @@ class DuckDBWarehouse(ConfigurableResource):
         opening every footer on every query (seconds at 100 k files).
         """
         glob = _sql_string((self.root_path / asset).as_posix() + f"/**/{PART_FILE}")
-        uniform = len(PartitionStore(self.root_path).stored_schemas(asset)) == 1
+        uniform = PartitionStore(self.root_path).has_one_schema(asset)
         return f"read_parquet({glob}, hive_partitioning = true{'' if uniform else ', union_by_name = true'})"
 
     def refresh_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -86,8 +86,6 @@ DERIVED_INPUTS: tuple[str, ...] = (TS_NS, CLOSE_TIME_NS, N_BARS, LIQUIDITY_BAR_I
 _KLINE_FLOATS = ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume", "taker_buy_quote_volume")
 
 
-_f64 = float64_column
-
 
 def to_datetime(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
@@ -99,7 +97,7 @@ def bar_arrays(klines: pd.DataFrame, bar_ns: int = BAR_NS) -> dict[str, np.ndarr
     if missing:
         raise ValueError(f"klines: missing column(s) {missing}; expected the schemas.KLINES columns")
     ts = ts_ns(klines["open_time"])
-    cols = {c: _f64(klines, c) for c in _KLINE_FLOATS}
+    cols = {c: float64_column(klines, c) for c in _KLINE_FLOATS}
     tc = klines["trade_count"]
     tc = np.asarray(tc.fillna(0).to_numpy(dtype=np.int64) if tc.hasnans else tc.to_numpy(dtype=np.int64))
 
@@ -164,7 +162,7 @@ def funding_arrays(funding: pd.DataFrame | None, needed_by: Mapping[str, str]) -
     _require(funding, FUNDING, FUNDING_COLUMNS, needed_by, "pass rows of schemas.FUNDING")
     ts = ts_ns(funding["ts"])
     order = np.argsort(ts, kind="stable")
-    return {f"{FUNDING}.ts": ts[order], f"{FUNDING}.funding_rate": _f64(funding, "funding_rate")[order]}
+    return {f"{FUNDING}.ts": ts[order], f"{FUNDING}.funding_rate": float64_column(funding, "funding_rate")[order]}
 
 
 def liquidity_arrays(liquidity: pd.DataFrame | None, columns: Iterable[str], t0_ns: int, bar_ns: int,
@@ -175,7 +173,7 @@ def liquidity_arrays(liquidity: pd.DataFrame | None, columns: Iterable[str], t0_
     columns = tuple(columns)
     _require(liquidity, LIQUIDITY, ("ts", *columns), needed_by, _LIQUIDITY_HINT)
     out = {LIQUIDITY_BAR_INDEX: np.floor_divide(ts_ns(liquidity["ts"]) - t0_ns, bar_ns)}
-    out.update({f"{LIQUIDITY}.{c}": _f64(liquidity, c) for c in columns})
+    out.update({f"{LIQUIDITY}.{c}": float64_column(liquidity, c) for c in columns})
     return out
 
 
@@ -198,5 +196,5 @@ def liquidity_daily_arrays(daily: pd.DataFrame | None, columns: Iterable[str],
         dup = to_datetime(day[1:][np.diff(day) == 0][:3]).strftime("%Y-%m-%d").tolist()
         raise ValueError(f"liquidity_daily: more than one row for UTC day(s) {dup}")
     out = {LIQUIDITY_DAILY_TS: day}
-    out.update({f"{LIQUIDITY_DAILY}.{c}": _f64(daily, c)[order] for c in columns})
+    out.update({f"{LIQUIDITY_DAILY}.{c}": float64_column(daily, c)[order] for c in columns})
     return out

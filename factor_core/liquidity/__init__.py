@@ -17,7 +17,7 @@ Users with 1-minute bars only are first-class: with klines alone, ``amihud_per_m
 ``volume`` and ``quote_volume`` are computed; the rest are NaN with a reason.
 """
 
-from factor_core.liquidity.book import DEPTH_BPS, NS_DAY, NS_MIN
+from factor_core.liquidity.book import DEPTH_BPS
 from factor_core.liquidity.daily import (
     DAILY_KEYS,
     IMPACT_MIN_MINUTES,
@@ -44,8 +44,6 @@ __all__ = [
     "KYLE_MIN_INTERVALS",
     "MAX_SNAPSHOT_AGE_S",
     "MINUTE_COLUMNS",
-    "NS_DAY",
-    "NS_MIN",
     "VPIN_BUCKETS_PER_DAY",
     "VPIN_VOLUME_DAYS",
     "VPIN_WINDOW",

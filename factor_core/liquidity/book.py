@@ -18,7 +18,6 @@ from factor_core.columns import float64_column
 from factor_core.columns import ts_ns as _ts_ns
 from factor_core.timeutil import NS_PER_DAY, NS_PER_MINUTE
 
-NS_MIN, NS_DAY = NS_PER_MINUTE, NS_PER_DAY
 DEPTH_BPS = (10.0, 50.0)
 
 
@@ -44,15 +43,15 @@ def minute_grid(book, trades, klines, quotes=None) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     lo = min(int(s.min()) for s in stamps)
     hi = max(int(s.max()) for s in stamps)
-    d0 = lo // NS_DAY * NS_DAY
-    d1 = (hi // NS_DAY + 1) * NS_DAY
-    return np.arange(d0, d1, NS_MIN, dtype=np.int64)
+    d0 = lo // NS_PER_DAY * NS_PER_DAY
+    d1 = (hi // NS_PER_DAY + 1) * NS_PER_DAY
+    return np.arange(d0, d1, NS_PER_MINUTE, dtype=np.int64)
 
 
 def bin_minutes(ts: np.ndarray, grid: np.ndarray) -> np.ndarray:
     if grid.size == 0:
         return np.full(ts.size, -1, dtype=np.int64)
-    return (ts - grid[0]) // NS_MIN
+    return (ts - grid[0]) // NS_PER_MINUTE
 
 
 def snapshot_metrics(book: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

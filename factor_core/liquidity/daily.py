@@ -31,9 +31,10 @@ import pandas as pd
 
 from factor_core.columns import ts_ns as _ts_ns
 from factor_core.liquidity import estimators as E
-from factor_core.liquidity.book import NS_DAY, NS_MIN, f64, is_empty
+from factor_core.liquidity.book import f64, is_empty
 from factor_core.liquidity.matching import MAX_SNAPSHOT_AGE_S
 from factor_core.liquidity.minute import minute_liquidity, trade_arrays
+from factor_core.timeutil import NS_PER_DAY, NS_PER_MINUTE
 
 #: VPIN: a bucket holds 1/50 of the previous days' mean daily volume (Easley, López de Prado & O'Hara 2012).
 VPIN_BUCKETS_PER_DAY = 50
@@ -42,7 +43,7 @@ VPIN_WINDOW = 50
 #: VPIN: previous days whose mean volume sets the bucket size (at least one is needed).
 VPIN_VOLUME_DAYS = 5
 #: Kyle's lambda (Hasbrouck 2009): 5-minute intervals; at least this many with trades.
-KYLE_INTERVAL_NS = 5 * NS_MIN
+KYLE_INTERVAL_NS = 5 * NS_PER_MINUTE
 KYLE_MIN_INTERVALS = 24
 #: The 1-minute linear price impact needs at least this many consecutive-minute returns.
 IMPACT_MIN_MINUTES = 10
@@ -161,7 +162,7 @@ def _in_day(df: pd.DataFrame | None, col: str, start: int) -> pd.DataFrame | Non
     if is_empty(df):
         return None
     ts = _ts_ns(df[col])
-    keep = (ts >= start) & (ts < start + NS_DAY)
+    keep = (ts >= start) & (ts < start + NS_PER_DAY)
     return df if keep.all() else df[keep]
 
 
@@ -197,7 +198,7 @@ def _kyle_hasbrouck(t_ts, t_px, t_qty, t_buy, start: int) -> tuple[float, str]:
     before the end of interval ``n``; ``S_n`` the signed square-root dollar volume."""
     ok = np.isfinite(t_px) & np.isfinite(t_qty) & (t_px > 0) & (t_qty > 0)
     ts, px, qty, buy = t_ts[ok], t_px[ok], t_qty[ok], t_buy[ok]
-    n_int = int(NS_DAY // KYLE_INTERVAL_NS)
+    n_int = int(NS_PER_DAY // KYLE_INTERVAL_NS)
     interval = (ts - start) // KYLE_INTERVAL_NS
     signed_usd = np.where(buy, 1.0, -1.0) * px * qty
     s = E.signed_sqrt_dollar_volume(interval.astype(np.int64), signed_usd, n_int)
@@ -299,7 +300,7 @@ def compute_daily(day: _dt.date, *, klines: pd.DataFrame | None = None, trades: 
         kts = _ts_ns(kl["open_time"])
         close, high, low = f64(kl, "close"), f64(kl, "high"), f64(kl, "low")
         qv, vol, tbqv = f64(kl, "quote_volume"), f64(kl, "volume"), f64(kl, "taker_buy_quote_volume")
-        consecutive = np.r_[False, np.diff(kts) == NS_MIN]
+        consecutive = np.r_[False, np.diff(kts) == NS_PER_MINUTE]
         with np.errstate(invalid="ignore", divide="ignore"):
             r = np.r_[nan, np.log(close[1:] / close[:-1])]
         r[~consecutive] = nan

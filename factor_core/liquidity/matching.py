@@ -53,14 +53,12 @@ class QuoteSeries:
                     & (self.bid_qty > 0) & (self.ask_qty > 0))
 
 
-_f64 = float64_column
-
 
 def quote_series(quotes: pd.DataFrame) -> QuoteSeries:
     """``raw_quotes`` rows as a :class:`QuoteSeries`, stably sorted by ``ts``."""
     ts = _ts_ns(quotes["ts"])
     order = np.argsort(ts, kind="stable")
-    cols = [_f64(quotes, c)[order] for c in ("bid_price", "ask_price", "bid_qty", "ask_qty")]
+    cols = [float64_column(quotes, c)[order] for c in ("bid_price", "ask_price", "bid_qty", "ask_qty")]
     return QuoteSeries(ts[order], cols[0], cols[1], cols[2], cols[3], "quotes")
 
 
@@ -73,9 +71,9 @@ def book_top(book: pd.DataFrame) -> QuoteSeries:
     if book is None or len(book) == 0:
         e = np.empty(0)
         return QuoteSeries(np.empty(0, np.int64), e, e.copy(), e.copy(), e.copy(), "book")
-    price = _f64(book, "price")
-    qty = _f64(book, "qty")
-    band = _f64(book, "band_pct") if "band_pct" in book.columns else np.full(len(book), np.nan)
+    price = float64_column(book, "price")
+    qty = float64_column(book, "qty")
+    band = float64_column(book, "band_pct") if "band_pct" in book.columns else np.full(len(book), np.nan)
     side = book["side"].astype("string").str.lower()
     is_bid = (side == "bid").fillna(False).to_numpy(dtype=bool)
     is_ask = (side == "ask").fillna(False).to_numpy(dtype=bool)

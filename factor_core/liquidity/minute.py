@@ -14,9 +14,10 @@ import pandas as pd
 
 from factor_core import kernels as K
 from factor_core.columns import ts_ns as _ts_ns
-from factor_core.liquidity.book import NS_MIN, bin_minutes, book_minutes, f64, is_empty, minute_grid, snapshot_metrics
+from factor_core.liquidity.book import bin_minutes, book_minutes, f64, is_empty, minute_grid, snapshot_metrics
 from factor_core.liquidity.estimators import time_weighted_spread
 from factor_core.liquidity.matching import MAX_SNAPSHOT_AGE_S, prevailing_quotes
+from factor_core.timeutil import NS_PER_MINUTE
 
 MINUTE_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -112,7 +113,7 @@ def minute_liquidity(book: pd.DataFrame | None, trades: pd.DataFrame | None, kli
     if series.source == "quotes" and n:
         with np.errstate(invalid="ignore", divide="ignore"):
             spread = np.where(series.valid, (series.ask - series.bid) / (0.5 * (series.ask + series.bid)) * 1e4, np.nan)
-        data["quoted_spread_tw_bps"] = time_weighted_spread(series.ts, spread, grid, NS_MIN)
+        data["quoted_spread_tw_bps"] = time_weighted_spread(series.ts, spread, grid, NS_PER_MINUTE)
     else:
         data["quoted_spread_tw_bps"] = np.full(n, np.nan)
 

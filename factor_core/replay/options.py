@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from factor_core.replay.errors import ReplayOptionsError
 from factor_core.schemas import SYMBOL_PATTERN
+from factor_core.timeutil import NS_PER_SECOND, NS_PER_US, SECONDS_PER_DAY, day_of_ns
 
 TRADE = "trade"
 BOOK_SNAPSHOT = "book_snapshot"
@@ -91,12 +92,12 @@ def parse_time(value: object, field: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     delta = parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return (delta.days * SECONDS_PER_DAY + delta.seconds) * NS_PER_SECOND + delta.microseconds * NS_PER_US
 
 
 def format_time(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{(ns % 1_000_000_000) // 1000:06d}Z"
+    return dt.datetime.fromtimestamp(ns // NS_PER_SECOND, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{(ns % NS_PER_SECOND) // NS_PER_US:06d}Z"
     )
 
 
@@ -114,8 +115,8 @@ class ReplayRequest:
     @property
     def days(self) -> list[str]:
         """Every UTC day the range touches (the day of ``end_ns`` only if the range reaches into it)."""
-        first = dt.date(1970, 1, 1) + dt.timedelta(days=self.start_ns // 86_400_000_000_000)
-        last = dt.date(1970, 1, 1) + dt.timedelta(days=(self.end_ns - 1) // 86_400_000_000_000)
+        first = day_of_ns(self.start_ns)
+        last = day_of_ns(self.end_ns - 1)
         return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
     def describe(self) -> str:

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from factor_core.timeutil import NS_PER_MINUTE
+
 HOURLY_COLUMNS = ("ts", "close_time", "sentiment", "sentiment_weight", "sentiment_items", "last_news_at")
 
 #: Stored schema of a ``sentiment_hourly`` partition (day x symbol; ``date`` / ``symbol`` live in the path):
@@ -47,7 +49,6 @@ SENTIMENT_HOURLY_SCHEMA = pa.schema(
     ]
 )
 SENTIMENT_HOURLY_COLUMNS: tuple[str, ...] = tuple(SENTIMENT_HOURLY_SCHEMA.names)
-_NS_PER_MIN = 60 * 10**9
 
 
 def required_lookback_days(lookback_hours: float) -> int:
@@ -76,7 +77,7 @@ def asof_decayed_mean(
         raise ValueError(f"half_life_minutes must be > 0, got {half_life_minutes!r}")
     p = np.asarray(published_ns, dtype=np.int64)[None, :]
     t = np.asarray(at_ns, dtype=np.int64)[:, None]
-    age_min = (t - p) / _NS_PER_MIN
+    age_min = (t - p) / NS_PER_MINUTE
     inside = (age_min > 0) & (age_min <= lookback_minutes)
     decay = np.where(inside, np.exp2(-np.where(inside, age_min, 0.0) / half_life_minutes), 0.0)
     w = decay * np.asarray(weights, dtype=np.float64)[None, :]

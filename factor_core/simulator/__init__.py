@@ -139,12 +139,10 @@ import pandas as pd
 import pyarrow as pa
 
 from factor_core import schemas
+from factor_core.timeutil import NS_PER_DAY, NS_PER_MINUTE, NS_PER_SECOND
 from factor_core.simulator.microstructure import WALK_LEVELS, book_levels, simulate_microstructure
 from factor_core.simulator.path import (
     _MINUTES,
-    _NS_PER_DAY,
-    _NS_PER_MIN,
-    _NS_PER_S,
     SIMULATOR_END,
     SIMULATOR_EPOCH,
     _day_index,
@@ -255,7 +253,7 @@ def _klines(day_ns: int, counts: np.ndarray, price: np.ndarray, qty: np.ndarray,
         taker_quote[has_buy] = np.add.reduceat(quote[buy], buy_starts)
     return pd.DataFrame(
         {
-            "open_time": _utc(day_ns + np.arange(_MINUTES, dtype=np.int64) * _NS_PER_MIN),
+            "open_time": _utc(day_ns + np.arange(_MINUTES, dtype=np.int64) * NS_PER_MINUTE),
             "open": price[starts],
             "high": np.maximum.reduceat(price, starts),
             "low": np.minimum.reduceat(price, starts),
@@ -308,7 +306,7 @@ def _funding(seed: int, symbol: str, day: _dt.date, d: int, day_ns: int, path: _
     rate = np.round(np.clip(rate, -3e-3, 3e-3), 8)
     return pd.DataFrame(
         {
-            "ts": _utc(day_ns + np.array([0, 8, 16], dtype=np.int64) * 60 * _NS_PER_MIN),
+            "ts": _utc(day_ns + np.array([0, 8, 16], dtype=np.int64) * 60 * NS_PER_MINUTE),
             "funding_rate": rate,
             "funding_interval_hours": np.full(3, 8, dtype=np.int16),
         }
@@ -319,7 +317,7 @@ def _signal_frame(seed: int, symbol: str, day: _dt.date, day_ns: int) -> pd.Data
     values = _signal_values(seed, symbol, np.array([day.toordinal()]))[0]
     return pd.DataFrame(
         {
-            "known_at": _utc(day_ns + np.arange(1, 25, dtype=np.int64) * 60 * _NS_PER_MIN),
+            "known_at": _utc(day_ns + np.arange(1, 25, dtype=np.int64) * 60 * NS_PER_MINUTE),
             "signal": values.astype(np.float64),
         }
     )
@@ -329,7 +327,7 @@ def _signal_frame(seed: int, symbol: str, day: _dt.date, day_ns: int) -> pd.Data
 # Public API
 # --------------------------------------------------------------------------- #
 def _day_start_ns(day: _dt.date) -> int:
-    return (day - _dt.date(1970, 1, 1)).days * _NS_PER_DAY
+    return (day - _dt.date(1970, 1, 1)).days * NS_PER_DAY
 
 
 def planted_signal(symbol: str, day: _dt.date, config: SimulatorConfig = SimulatorConfig()) -> pd.DataFrame:
@@ -359,8 +357,8 @@ def simulate_day(symbol: str, day: _dt.date, config: SimulatorConfig = Simulator
     key = (seed, symbol, day.isoformat())
 
     path = _log_path(seed, symbol, signal_ic, d)
-    interval_ns = int(config.book_interval_s) * _NS_PER_S
-    snap = np.arange(_NS_PER_DAY // interval_ns, dtype=np.int64) * interval_ns
+    interval_ns = int(config.book_interval_s) * NS_PER_SECOND
+    snap = np.arange(NS_PER_DAY // interval_ns, dtype=np.int64) * interval_ns
     try:
         micro = simulate_microstructure(
             _rng(*key, "trades"), _rng(*key, "quotes"), prof, path,
@@ -376,7 +374,7 @@ def simulate_day(symbol: str, day: _dt.date, config: SimulatorConfig = Simulator
     price = _to_float(micro.print_ticks, prof.tick_decimals)
     qty = _to_float(micro.print_lots, prof.lot_decimals)
     ibm = ~micro.print_buy
-    counts = np.bincount(micro.print_ts // _NS_PER_MIN, minlength=_MINUTES)
+    counts = np.bincount(micro.print_ts // NS_PER_MINUTE, minlength=_MINUTES)
     trades = pd.DataFrame(
         {
             "trade_id": d * 10**9 + np.arange(n, dtype=np.int64),

@@ -36,6 +36,7 @@ import numpy as np
 from numba import njit
 
 from factor_core.simulator.path import _MINUTES, _SEASON, _Path, _Profile, _ar1
+from factor_core.timeutil import NS_PER_MINUTE, NS_PER_US
 
 #: Levels beyond the first that a sweeping order may walk (it never empties the last one).
 WALK_LEVELS = 5
@@ -188,7 +189,7 @@ def _orders(counts, off_us, u_side, z_size, p_buy, mid_px, notional_scale, size_
             off_us[q + 1] = v
         unit = notional_scale / (mid_px[j] * lot_scale)
         for r in range(a, b):
-            ts[r] = j * 60_000_000_000 + off_us[r] * 1_000
+            ts[r] = j * NS_PER_MINUTE + off_us[r] * NS_PER_US
             buy[r] = u_side[r] < p_buy[j]
             lots[r] = np.int64(max(1.0, round(unit * math.exp(size_sd * z_size[r]))))
         a = b
@@ -257,7 +258,7 @@ def _refresh_quotes(counts, off_us, z, spread_sd, size_sd, log_price, var, sprea
             mid = math.exp(lp0 + f * dlp + bm[r] - f * x) * tick_scale
             spread = max(1.0, round(mid * spread_scale[j] * math.exp(spread_sd * z[1, r]) * 1e-4))
             lo = round(mid - 0.5 * spread)
-            ts[r] = j * 60_000_000_000 + off_us[r] * 1_000
+            ts[r] = j * NS_PER_MINUTE + off_us[r] * NS_PER_US
             minute[r] = j
             bid[r] = np.int64(lo)
             ask[r] = np.int64(lo + spread)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from factor_core.timeutil import NS_PER_DAY, NS_PER_MINUTE, NS_PER_SECOND
 
 #: Earliest day the simulator can produce (start of the midnight horizon).
 SIMULATOR_EPOCH: _dt.date = _dt.date(2017, 1, 1)
@@ -27,7 +26,6 @@ SIMULATOR_END: _dt.date = _dt.date(2035, 12, 31)
 
 _N_DAYS = (SIMULATOR_END - SIMULATOR_EPOCH).days + 1
 _MINUTES = 1440
-_NS_PER_S, _NS_PER_MIN, _NS_PER_DAY = NS_PER_SECOND, NS_PER_MINUTE, NS_PER_DAY
 _VERSION = "factor-pipeline-sim-v1"  # bump to change every stream at once
 
 # Model constants (daily units unless stated).

@@ -56,11 +56,16 @@ def test_partitioned_assets_are_refused_by_the_warehouse(warehouse, instance):
                     partition_key="2024-01-02")
 
 
+def _write_by_hand(data_root: Path, symbol: str, day: str, table: pa.Table) -> None:
+    """A raw_klines file written without the store (as an older version, or another tool, would): nothing recorded."""
+    path = data_root / "raw_klines" / f"symbol={symbol}" / f"date={day}" / "part-0.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+
+
 def test_views_expose_the_parquet_tree_with_hive_columns(warehouse, data_root):
     for symbol in ("BTCUSDT", "ETHUSDT"):
-        path = data_root / "raw_klines" / f"symbol={symbol}" / "date=2024-01-01" / "part-0.parquet"
-        path.parent.mkdir(parents=True)
-        pq.write_table(pa.table({"close": [1.0, 2.0]}), path)
+        _write_by_hand(data_root, symbol, "2024-01-01", pa.table({"close": [1.0, 2.0]}))
     frame = warehouse.query("SELECT symbol, count(*) AS n, sum(close) AS s FROM raw_klines GROUP BY ALL ORDER BY symbol")
     assert frame.to_dict("list") == {"symbol": ["BTCUSDT", "ETHUSDT"], "n": [2, 2], "s": [3.0, 3.0]}
 
@@ -132,7 +137,8 @@ def test_a_tree_without_recorded_schemas_is_read_with_union_by_name_and_the_cli_
         warehouse, data_root, monkeypatch, capsys):
     from factor_assets.cli import main
 
-    test_views_expose_the_parquet_tree_with_hive_columns(warehouse, data_root)  # files written by hand: none recorded
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        _write_by_hand(data_root, symbol, "2024-01-01", pa.table({"close": [1.0, 2.0]}))
     assert "union_by_name" in _view_definition(warehouse, "raw_klines")
     monkeypatch.setenv("FACTOR_DATA_ROOT", str(data_root))
     assert main(["warehouse", "schemas"]) == 0
@@ -147,9 +153,7 @@ def test_a_tree_without_recorded_schemas_is_read_with_union_by_name_and_the_cli_
 def test_files_from_before_schemas_were_recorded_keep_union_by_name_after_new_writes_until_a_rescan(warehouse, data_root):
     from factor_core.partition_store import UNRECORDED, PartitionStore
 
-    path = data_root / "raw_klines" / "symbol=BTCUSDT" / "date=2024-01-01" / "part-0.parquet"
-    path.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"close": [1.0]}), path)  # an older version's file: a column fewer, nothing recorded
+    _write_by_hand(data_root, "BTCUSDT", "2024-01-01", pa.table({"close": [1.0]}))  # an older version's: a column fewer
     _stage_klines(data_root, ["2024-01-02"], {"close": [2.0], "volume": [7.0]})  # the upgraded version writes
     assert UNRECORDED in PartitionStore(data_root).stored_schemas("raw_klines")
     assert "union_by_name" in _view_definition(warehouse, "raw_klines")
