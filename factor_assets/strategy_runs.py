@@ -18,7 +18,6 @@ config (``strategies`` replaces the file's list). Days run in parallel chunks
 (``factor_assets.chunks``), all or nothing.
 """
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -35,13 +34,13 @@ from factor_core.replay.engine import (
 )
 from factor_core.replay.engine.config import spec_from_mapping
 from factor_core.replay.options import ReplayRequest, parse_data_type
+from factor_core.timeutil import NS_PER_US, day_bounds_ns
 from factor_core.universe import Listings, is_listed, listings_of
 from partitions import DAILY
 from resources.parquet_io_manager import PartitionStoreResource, StagedPartitions
 
 TICK_GROUP = "ticks"
 OUTPUTS = ("strategy_runs", "strategy_fills", "strategy_equity")
-_DAY_NS = 86_400_000_000_000
 
 
 class TickStrategyConfig(Config):
@@ -114,11 +113,11 @@ def strategy_day_chunk(chunk: StrategyDayChunk) -> ChunkResult:
         for name, inp in (("raw_trades", chunk.raw_trades), ("raw_book", chunk.raw_book)):
             if not inp.covers({"date": chunk.day, "symbol": symbol}):
                 raise ValueError(f"strategy_runs {chunk.day}: {name} {chunk.day}|{symbol} is not among the step's inputs")
-    start_ns = int(dt.datetime.fromisoformat(chunk.day).replace(tzinfo=dt.UTC).timestamp()) * 1_000_000_000
-    engine = Engine(specs, start_us=start_ns // 1000, end_us=(start_ns + _DAY_NS) // 1000,
+    start_ns, end_ns = day_bounds_ns(chunk.day)
+    engine = Engine(specs, start_us=start_ns // NS_PER_US, end_us=end_ns // NS_PER_US,
                     equity_interval_us=chunk.config.equity_interval_s * 1_000_000)
     if symbols:
-        request = ReplayRequest(tuple(symbols), start_ns, start_ns + _DAY_NS,
+        request = ReplayRequest(tuple(symbols), start_ns, end_ns,
                                 tuple(sorted(parse_data_type(t) for t in chunk.config.data_types)))
         plan = ReplayCatalog(chunk.store, registered_symbols=lambda: symbols).plan(request)
         results = engine.run(file_events(plan))

@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from factor_core.liquidity.matching import MAX_SNAPSHOT_AGE_S, prevailing_quotes
+from factor_core.timeutil import NS_PER_SECOND, as_date, day_bounds_ns
 
 MINUTE_NS = 60 * 10**9
-DAY_NS = 86_400 * 10**9
 MAX_EXAMPLES = 5
 
 
@@ -54,13 +54,9 @@ def _day_bounds(day: date | str) -> tuple[int, int, date | str]:
     """``(start_ns, end_ns, label)``; ``label`` prints as the day, or as the partition key
     ``"YYYY-MM-DD|SYMBOL"`` when that is what was given."""
     if isinstance(day, str) and "|" in day:
-        start, end, _ = _day_bounds(day.split("|", 1)[0])
-        return start, end, day
-    d = date.fromisoformat(day) if isinstance(day, str) else day
-    if isinstance(d, datetime):
-        d = d.date()
-    start = int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) * 10**9
-    return start, start + DAY_NS, d
+        return *day_bounds_ns(day.split("|", 1)[0]), day
+    d = as_date(day)
+    return *day_bounds_ns(d), d
 
 
 def _ns(table: pa.Table, column: str) -> np.ndarray:
@@ -75,8 +71,8 @@ def _values(table: pa.Table, column: str) -> np.ndarray:
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(int(ns) // 10**9, tz=timezone.utc).isoformat() + (
-        f" (+{int(ns) % 10**9} ns)" if int(ns) % 10**9 else "")
+    seconds, rest = divmod(int(ns), NS_PER_SECOND)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat() + (f" (+{rest} ns)" if rest else "")
 
 
 def _time_column(table: pa.Table) -> str:

@@ -11,13 +11,15 @@ from resources.warehouse import DUCKDB_POOL, DuckDBWarehouse, WarehouseIOManager
 
 WAREHOUSE = DuckDBWarehouse(data_root=os.environ["FACTOR_DATA_ROOT"], lock_timeout_s=5)
 LOG = Path(os.environ["FACTOR_DATA_ROOT"]) / "writers.log"
+HOLD_S = 15.0  # longer than a CLI run takes to reach its step, so without the pool the two would overlap
 
 
 def _write(name: str) -> pd.DataFrame:
-    started = time.time()  # the step began: without the pool both would begin together
+    started = time.time()  # the step began: without the pool the second would begin inside the first
+    (LOG.parent / f"{name}.started").touch()
     with WAREHOUSE.connect() as con:
         con.execute(f"CREATE OR REPLACE TABLE {name}_probe AS SELECT 1 AS x")
-        time.sleep(1.5)
+        time.sleep(HOLD_S)
     with LOG.open("a") as handle:
         handle.write(f"{name} {started} {time.time()}\n")
     return pd.DataFrame({"writer": [name]})
